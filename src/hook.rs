@@ -1,0 +1,457 @@
+//! The hook protocol: `<hook> NETWORK OP SUBOP -` with the network XML on
+//! stdin. The fast path (a network net-hook does not manage, or an op it
+//! ignores) returns before any socket, runtime or full config parse.
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+
+use crate::apply;
+use crate::config::{self, Config, Loaded, NetworkConfig};
+use crate::error::{Error, Result};
+use crate::hookdata::{self, HookNetwork};
+use crate::log::Log;
+use crate::model::{Link, Observed};
+use crate::netlink::{Net, Rtnl};
+use crate::plan::{self, Problem, Step};
+use crate::state::{BridgeVid, Outcome, RunDir, now};
+
+pub struct Paths {
+    pub config: PathBuf,
+    pub run_dir: PathBuf,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths {
+            config: PathBuf::from(config::DEFAULT_PATH),
+            run_dir: PathBuf::from(crate::state::DEFAULT_RUN_DIR),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Run by libvirt (recognised by the path we were run as).
+    Libvirt,
+    /// `net-hook hook ...` typed by a person or a script.
+    Explicit,
+    /// `net-hook hook --dry-run ...`: observe and print the plan only.
+    DryRun,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Start,
+    Started,
+    Stopped,
+}
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Op::Start => "start",
+            Op::Started => "started",
+            Op::Stopped => "stopped",
+        }
+    }
+}
+
+/// Whether `argv0` is a path libvirt runs network hooks from:
+/// `.../hooks/network` or `.../hooks/network.d/<entry>`.
+pub fn is_hook_path(argv0: &std::ffi::OsStr) -> bool {
+    let p = Path::new(argv0);
+    let parent = p.parent().and_then(|d| d.file_name());
+    let grandparent = p
+        .parent()
+        .and_then(Path::parent)
+        .and_then(|d| d.file_name());
+    parent == Some("network.d".as_ref())
+        || (p.file_name() == Some("network".as_ref())
+            && grandparent.is_some()
+            && parent == Some("hooks".as_ref()))
+}
+
+pub const USAGE: &str =
+    "usage: net-hook hook [--dry-run] NETWORK OP SUBOP [-]  (the network XML on stdin)";
+
+/// Runs one hook invocation; returns the exit status.
+pub fn run(args: &[OsString], paths: &Paths, mode: Mode, stdin: &mut dyn Read) -> u8 {
+    let (network, op, subop) = match args {
+        [n, o, s] => (n, o, s),
+        [n, o, s, dash] if dash == "-" => (n, o, s),
+        _ => {
+            eprintln!(
+                "net-hook: expected 4 arguments (NETWORK OP SUBOP -), got {}; {USAGE}",
+                args.len()
+            );
+            return 2;
+        }
+    };
+    let op = match (op.to_str(), subop.to_str()) {
+        (Some("start"), Some("begin")) => Op::Start,
+        (Some("started"), Some("begin")) => Op::Started,
+        (Some("stopped"), Some("end")) => Op::Stopped,
+        // updated, port-created, port-deleted and anything a newer libvirt
+        // adds: nothing to do, and no need to look at the config.
+        _ => return 0,
+    };
+    let Some(network) = network.to_str() else {
+        // A config (UTF-8) cannot name it, so it is not ours.
+        eprintln!(
+            "net-hook: ignoring network {network:?}: its name is not UTF-8, so net-hook cannot manage it"
+        );
+        return 0;
+    };
+    let (text, insecure) = match config::load(&paths.config) {
+        Ok(Loaded::Missing) => return 0,
+        Ok(Loaded::Text { text, insecure }) => (text, insecure),
+        Err(e) => {
+            let mut log = logger(network, op, mode);
+            log.error(&e.to_string());
+            log.finish(None);
+            return 0;
+        }
+    };
+    if !config::might_mention(&text, network) {
+        return 0;
+    }
+    let mut log = logger(network, op, mode);
+    let file = paths.config.display().to_string();
+    let net = match insecure {
+        // An insecure file's `strict` is not to be trusted either: fail soft.
+        Some(e) => return finish(&mut log, paths, network, op, mode, false, Err(e)),
+        None => match Config::parse_network(&text, &file, network) {
+            Ok(None) => return 0,
+            Ok(Some(net)) => net,
+            Err(e) => {
+                let strict = config::strict_hint(&text, network);
+                return finish(&mut log, paths, network, op, mode, strict, Err(e));
+            }
+        },
+    };
+    let res = execute(&net, op, paths, mode, stdin, &mut log);
+    finish(&mut log, paths, network, op, mode, net.strict, res)
+}
+
+fn logger(network: &str, op: Op, mode: Mode) -> Log {
+    match mode {
+        Mode::Libvirt => Log::hook(network, op.name()),
+        Mode::Explicit => Log::cli(network, op.name(), true),
+        Mode::DryRun => Log::cli(network, op.name(), false),
+    }
+}
+
+/// What a successful run did.
+struct Done {
+    result: &'static str,
+    actions: Vec<String>,
+    vids_added: Vec<BridgeVid>,
+}
+
+fn execute(
+    net: &NetworkConfig,
+    op: Op,
+    paths: &Paths,
+    mode: Mode,
+    stdin: &mut dyn Read,
+    log: &mut Log,
+) -> Result<Done> {
+    if op == Op::Start && !net.strict && mode != Mode::DryRun {
+        // Config validated; a fail-soft network needs nothing else here.
+        return Ok(Done {
+            result: "ok",
+            actions: vec![],
+            vids_added: vec![],
+        });
+    }
+    let hn = read_xml(stdin, mode, &net.name)?;
+    let bridge = hn.bridge.clone().ok_or_else(|| {
+        Error::Refused(vec![Problem::NoBridge {
+            forward_mode: hn.forward_mode.clone(),
+        }])
+    });
+    let mut rt = Rtnl::open()?;
+    let rundir = RunDir::new(&paths.run_dir);
+    // Serialise changes with other hook runs (networks autostarting together).
+    let _lock = match (mode, op) {
+        (Mode::DryRun, _) | (_, Op::Start) => None,
+        _ => Some(rundir.lock()?),
+    };
+    let obs = rt.observe()?;
+    match op {
+        Op::Start => {
+            let problems = plan::preflight(net, &bridge?, &obs);
+            if mode == Mode::DryRun {
+                print_problems(net, op, &problems);
+            }
+            if problems.is_empty() {
+                Ok(Done {
+                    result: "ok",
+                    actions: vec![],
+                    vids_added: vec![],
+                })
+            } else {
+                Err(Error::Refused(problems))
+            }
+        }
+        Op::Started => {
+            let bridge = bridge?;
+            if mode == Mode::DryRun {
+                let (obs, note) = with_bridge(obs, &bridge);
+                let planned = plan::plan_up(net, &bridge, &obs);
+                print_plan(net, op, &bridge, note, &planned);
+                return planned
+                    .map(|_| Done {
+                        result: "ok",
+                        actions: vec![],
+                        vids_added: vec![],
+                    })
+                    .map_err(Error::Refused);
+            }
+            let steps = plan::plan_up(net, &bridge, &obs).map_err(Error::Refused)?;
+            if steps.is_empty() {
+                log.info("nothing to do: every VLAN is as configured");
+            }
+            let mut actions = Vec::new();
+            apply::apply(&mut rt, &steps, |s| {
+                log.info(&s.to_string());
+                actions.push(s.to_string());
+            })?;
+            let mut vids_added = previous_vids(&rundir, &net.name);
+            for s in &steps {
+                if let Step::BridgeVidAdd { bridge, vid } = s {
+                    vids_added.push(BridgeVid {
+                        bridge: bridge.clone(),
+                        vid: *vid,
+                    });
+                }
+            }
+            vids_added.sort();
+            vids_added.dedup();
+            Ok(Done {
+                result: if steps.is_empty() { "unchanged" } else { "ok" },
+                actions,
+                vids_added,
+            })
+        }
+        Op::Stopped => {
+            let added: Vec<(String, u16)> = previous_vids(&rundir, &net.name)
+                .into_iter()
+                .map(|b| (b.bridge, b.vid))
+                .collect();
+            let steps = plan::plan_down(&net.name, &obs, &added);
+            if mode == Mode::DryRun {
+                print_plan(
+                    net,
+                    op,
+                    hn.bridge.as_deref().unwrap_or("-"),
+                    None,
+                    &Ok(steps),
+                );
+                return Ok(Done {
+                    result: "ok",
+                    actions: vec![],
+                    vids_added: vec![],
+                });
+            }
+            let mut actions = Vec::new();
+            let errors = apply::teardown(&mut rt, &steps, |s| {
+                log.info(&s.to_string());
+                actions.push(s.to_string());
+            });
+            match errors.into_iter().next() {
+                None => Ok(Done {
+                    result: if steps.is_empty() { "unchanged" } else { "ok" },
+                    actions,
+                    vids_added: vec![],
+                }),
+                Some(first) => Err(first),
+            }
+        }
+    }
+}
+
+/// The VIDs a `started` recorded, which the following `stopped` takes back.
+fn previous_vids(rundir: &RunDir, network: &str) -> Vec<BridgeVid> {
+    rundir
+        .read(network)
+        .filter(|o| o.op == "started")
+        .map(|o| o.bridge_vids_added)
+        .unwrap_or_default()
+}
+
+fn read_xml(stdin: &mut dyn Read, mode: Mode, network: &str) -> Result<HookNetwork> {
+    if mode != Mode::Libvirt && std::io::stdin().is_terminal() {
+        return Err(Error::Usage(format!(
+            "the network XML goes on stdin, e.g. `virsh net-dumpxml {network} | net-hook hook {network} started begin -`"
+        )));
+    }
+    let hn = hookdata::parse(&hookdata::read_capped(stdin)?)?;
+    if hn.name != network {
+        return Err(Error::Input(format!(
+            "stdin describes network {:?}, but the arguments name {network:?}",
+            hn.name
+        )));
+    }
+    Ok(hn)
+}
+
+/// For a dry run on a host where the bridge does not exist (yet): plan as if
+/// libvirt had just created it.
+fn with_bridge(mut obs: Observed, bridge: &str) -> (Observed, Option<String>) {
+    if obs.link_by_name(bridge).is_some() {
+        return (obs, None);
+    }
+    let index = obs.links.iter().map(|l| l.index).max().unwrap_or(0) + 1;
+    obs.links.push(Link {
+        index,
+        name: bridge.to_string(),
+        kind: Some("bridge".into()),
+        mtu: 1500,
+        up: true,
+        ..Link::default()
+    });
+    (
+        obs,
+        Some(format!(
+            "bridge {bridge} does not exist on this host; planned as if libvirt had just created it"
+        )),
+    )
+}
+
+fn print_plan(
+    net: &NetworkConfig,
+    op: Op,
+    bridge: &str,
+    note: Option<String>,
+    planned: &std::result::Result<Vec<Step>, Vec<Problem>>,
+) {
+    println!(
+        "network {:?}, {} (bridge {bridge}, {}): dry run, nothing changed",
+        net.name,
+        op.name(),
+        if net.strict { "strict" } else { "fail-soft" }
+    );
+    if let Some(n) = note {
+        println!("  note: {n}");
+    }
+    match planned {
+        Ok(steps) if steps.is_empty() => println!("  nothing to do"),
+        Ok(steps) => {
+            for (i, s) in steps.iter().enumerate() {
+                println!("  {:>2}. {s}", i + 1);
+            }
+        }
+        Err(problems) => print_problems(net, op, problems),
+    }
+}
+
+fn print_problems(net: &NetworkConfig, op: Op, problems: &[Problem]) {
+    if problems.is_empty() {
+        println!("network {:?}, {}: no problems", net.name, op.name());
+    }
+    for p in problems {
+        println!("  problem: {p}");
+    }
+}
+
+/// Records the outcome, logs, and decides the exit status: non-zero only
+/// for a strict network (libvirt then fails the start and shows our line).
+fn finish(
+    log: &mut Log,
+    paths: &Paths,
+    network: &str,
+    op: Op,
+    mode: Mode,
+    strict: bool,
+    res: Result<Done>,
+) -> u8 {
+    if let Err(Error::Usage(msg)) = &res {
+        eprintln!("net-hook: {msg}");
+        return 2;
+    }
+    let mut outcome = Outcome {
+        network: network.to_string(),
+        op: op.name().to_string(),
+        time: now(),
+        ..Outcome::default()
+    };
+    let code = match res {
+        Ok(done) => {
+            outcome.result = done.result.to_string();
+            outcome.message = match (done.result, done.actions.len()) {
+                ("unchanged", _) => "nothing to do".to_string(),
+                (_, 0) => "ok".to_string(),
+                (_, n) => format!("{n} change(s)"),
+            };
+            outcome.actions = done.actions;
+            outcome.bridge_vids_added = done.vids_added;
+            log.finish(None);
+            0
+        }
+        Err(e) => {
+            let line = e.to_string();
+            outcome.result = match &e {
+                Error::Refused(_)
+                | Error::Config(_)
+                | Error::ConfigInsecure { .. }
+                | Error::Input(_) => "refused",
+                _ => "failed",
+            }
+            .to_string();
+            if let Error::Refused(problems) = &e {
+                outcome.problems = problems.iter().map(ToString::to_string).collect();
+                outcome.holders = problems
+                    .iter()
+                    .filter_map(|p| match p {
+                        Problem::Conflict { holder, .. } => Some(holder.clone()),
+                        _ => None,
+                    })
+                    .collect();
+            }
+            outcome.message = line.clone();
+            if mode == Mode::DryRun {
+                // A plan's problems went to stdout already; anything else did not.
+                if !matches!(e, Error::Refused(_)) {
+                    eprintln!("net-hook: network {network:?}: {line}");
+                }
+                return 1;
+            }
+            let soft = if strict {
+                ""
+            } else {
+                " (fail-soft: libvirt keeps the network up; set strict = true to fail it instead)"
+            };
+            log.error(&format!("{line}{soft}"));
+            log.finish(strict.then_some(line.as_str()));
+            u8::from(strict)
+        }
+    };
+    if mode != Mode::DryRun
+        && let Err(e) = RunDir::new(&paths.run_dir).write(&outcome)
+    {
+        eprintln!("net-hook: {network}: could not record the outcome: {e}");
+    }
+    code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hook_paths() {
+        for (p, want) in [
+            ("/etc/libvirt/hooks/network.d/50-net-hook", true),
+            ("/etc/libvirt/hooks/network", true),
+            ("/tmp/x/hooks/network.d/net-hook", true),
+            ("/usr/bin/net-hook", false),
+            ("net-hook", false),
+            ("network", false),
+            ("/etc/libvirt/hooks/qemu", false),
+        ] {
+            assert_eq!(is_hook_path(p.as_ref()), want, "{p}");
+        }
+    }
+}

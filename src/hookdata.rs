@@ -1,0 +1,161 @@
+//! The XML libvirt writes to the hook's stdin: `<hookData><network>...`.
+//! Only the few fields net-hook needs are read; everything else (metadata,
+//! foreign namespaces, DHCP hosts, ports) is ignored.
+
+use std::io::Read;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// Largest stdin we read. libvirt's network XML is a few KiB; a network with
+/// thousands of DHCP host entries stays far below this.
+pub const MAX_STDIN: u64 = 4 << 20;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookNetwork {
+    pub name: String,
+    pub bridge: Option<String>,
+    /// `None` for an isolated network (no `<forward>`).
+    pub forward_mode: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct HookDataXml {
+    network: Option<NetworkXml>,
+}
+
+#[derive(Deserialize)]
+struct NetworkXml {
+    name: Option<String>,
+    bridge: Option<BridgeXml>,
+    forward: Option<ForwardXml>,
+}
+
+#[derive(Deserialize)]
+struct BridgeXml {
+    #[serde(rename = "@name")]
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ForwardXml {
+    #[serde(rename = "@mode")]
+    mode: Option<String>,
+}
+
+/// Reads at most [`MAX_STDIN`] bytes; more is an error, not a truncation.
+pub fn read_capped(mut input: impl Read) -> Result<String> {
+    let mut buf = Vec::new();
+    input
+        .by_ref()
+        .take(MAX_STDIN + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io("reading the network XML from stdin", e))?;
+    if buf.len() as u64 > MAX_STDIN {
+        return Err(Error::Input(format!(
+            "stdin is larger than {} MiB; libvirt's network XML is never that big",
+            MAX_STDIN >> 20
+        )));
+    }
+    String::from_utf8(buf).map_err(|_| Error::Input("stdin is not UTF-8 XML".into()))
+}
+
+/// Parses `<hookData><network>` (what libvirt sends) or a bare `<network>`
+/// (what `virsh net-dumpxml` prints, handy for re-running a hook by hand).
+pub fn parse(xml: &str) -> Result<HookNetwork> {
+    let bad = |e: quick_xml::DeError| Error::Input(format!("stdin is not libvirt hook XML: {e}"));
+    let net = match root_element(xml)?.as_str() {
+        "hookData" => quick_xml::de::from_str::<HookDataXml>(xml)
+            .map_err(bad)?
+            .network
+            .ok_or_else(|| Error::Input("<hookData> has no <network> element".into()))?,
+        "network" => quick_xml::de::from_str::<NetworkXml>(xml).map_err(bad)?,
+        other => {
+            return Err(Error::Input(format!(
+                "stdin's root element is <{other}>, expected <hookData> or <network>"
+            )));
+        }
+    };
+    let name = net
+        .name
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| Error::Input("the network XML has no <name>".into()))?;
+    Ok(HookNetwork {
+        name,
+        bridge: net.bridge.and_then(|b| b.name).filter(|b| !b.is_empty()),
+        forward_mode: net.forward.map(|f| f.mode.unwrap_or_else(|| "nat".into())),
+    })
+}
+
+/// The name of the first element, which also proves the input is XML that
+/// is well-formed up to there.
+fn root_element(xml: &str) -> Result<String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) | Ok(Event::Empty(e)) => {
+                let name = e.local_name();
+                return Ok(name.into_inner().to_string());
+            }
+            Ok(Event::Eof) => {
+                return Err(Error::Input(
+                    "stdin is empty; expected libvirt's network XML".into(),
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => return Err(Error::Input(format!("stdin is not XML: {e}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_network_and_missing_bridge() {
+        let n = parse("<network><name>x</name><bridge name='br9'/></network>").unwrap();
+        assert_eq!(n.bridge.as_deref(), Some("br9"));
+        assert_eq!(n.forward_mode, None);
+        let n = parse("<hookData><network><name>x</name><forward mode='bridge' dev='eth0'/></network></hookData>").unwrap();
+        assert_eq!(n.bridge, None);
+        assert_eq!(n.forward_mode.as_deref(), Some("bridge"));
+    }
+
+    #[test]
+    fn forward_without_mode_is_nat() {
+        let n = parse("<network><name>x</name><forward/></network>").unwrap();
+        assert_eq!(n.forward_mode.as_deref(), Some("nat"));
+    }
+
+    #[test]
+    fn rejects_garbage_truncation_and_wrong_root() {
+        for bad in [
+            "",
+            "garbage",
+            "<hookData><network><name>x</name>",
+            "<domain><name>x</name></domain>",
+            "<hookData></hookData>",
+            "<network><bridge name='virbr1'/></network>",
+        ] {
+            assert!(
+                matches!(parse(bad), Err(Error::Input(_))),
+                "accepted {bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn caps_stdin() {
+        let big = vec![b' '; (MAX_STDIN + 1) as usize];
+        assert!(matches!(read_capped(&big[..]), Err(Error::Input(_))));
+        let ok = [b' '; 16];
+        assert_eq!(read_capped(&ok[..]).unwrap().len(), 16);
+        assert!(matches!(
+            read_capped(&[0xff, 0xfe][..]),
+            Err(Error::Input(_))
+        ));
+    }
+}

@@ -1,0 +1,15 @@
+//! net-hook: a libvirt network hook that owns VLAN sub-interfaces (and their
+//! addresses) on libvirt bridges. parse -> plan (pure) -> apply (netlink).
+
+pub mod apply;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod hook;
+pub mod hookdata;
+pub mod install;
+pub mod log;
+pub mod model;
+pub mod netlink;
+pub mod plan;
+pub mod state;

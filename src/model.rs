@@ -1,0 +1,84 @@
+//! What the planner sees of the host: links and addresses, as read over
+//! netlink. Plain data, so plans can be unit-tested without a kernel.
+
+use std::collections::BTreeMap;
+
+use ipnet::IpNet;
+
+pub const OWNER_PREFIX: &str = "net-hook:";
+
+/// The interface alias that marks a link as created (or adopted) by
+/// net-hook for `network`. It survives daemon restarts and needs no state.
+pub fn owner_mark(network: &str) -> String {
+    format!("{OWNER_PREFIX}{network}")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Link {
+    pub index: u32,
+    pub name: String,
+    /// `IFLA_INFO_KIND`: "bridge", "vlan", "veth", ...; `None` for physical.
+    pub kind: Option<String>,
+    /// For VLANs: the VLAN ID.
+    pub vlan_id: Option<u16>,
+    /// `IFLA_LINK`: the lower device of a VLAN.
+    pub parent: Option<u32>,
+    pub mtu: u32,
+    pub up: bool,
+    pub alias: Option<String>,
+    /// For bridges: `vlan_filtering`.
+    pub vlan_filtering: Option<bool>,
+}
+
+impl Link {
+    pub fn describe(&self) -> String {
+        match (self.kind.as_deref(), self.vlan_id) {
+            (Some("vlan"), Some(vid)) => format!("VLAN {vid}"),
+            (Some(k), _) => format!("a {k} device"),
+            (None, _) => "a physical device".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Addr {
+    pub index: u32,
+    /// The address with its prefix length, as `ip addr` shows it.
+    pub net: IpNet,
+    pub link_scope: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observed {
+    pub links: Vec<Link>,
+    pub addrs: Vec<Addr>,
+    /// The bridge's own (`self`) VLAN list, read only for bridges with
+    /// `vlan_filtering=1`.
+    pub bridge_vids: BTreeMap<u32, Vec<u16>>,
+}
+
+impl Observed {
+    pub fn link_by_name(&self, name: &str) -> Option<&Link> {
+        self.links.iter().find(|l| l.name == name)
+    }
+
+    pub fn link_by_index(&self, index: u32) -> Option<&Link> {
+        self.links.iter().find(|l| l.index == index)
+    }
+
+    pub fn name_of(&self, index: u32) -> String {
+        self.link_by_index(index)
+            .map(|l| l.name.clone())
+            .unwrap_or_else(|| format!("ifindex {index}"))
+    }
+
+    pub fn addrs_of(&self, index: u32) -> impl Iterator<Item = &Addr> {
+        self.addrs.iter().filter(move |a| a.index == index)
+    }
+}
+
+/// Whether two prefixes share any address.
+pub fn overlaps(a: &IpNet, b: &IpNet) -> bool {
+    let (a, b) = (a.trunc(), b.trunc());
+    a.contains(&b.network()) || b.contains(&a.network())
+}

@@ -1,0 +1,365 @@
+//! The doing half: reads the host and runs plan steps over rtnetlink.
+//!
+//! The socket is `SOCK_RAW`, not the `SOCK_DGRAM` netlink-sys opens by
+//! default: for netlink the two behave the same, but Debian's libvirtd
+//! AppArmor profile allows only `network netlink raw` to hooks it confines.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::os::fd::{FromRawFd, IntoRawFd};
+
+use futures_util::TryStreamExt;
+use ipnet::IpNet;
+use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
+use rtnetlink::packet_route::link::{
+    AfSpecBridge, BridgeVlanInfoFlags, InfoBridge, InfoData, InfoKind, InfoVlan, LinkAttribute,
+    LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
+};
+use rtnetlink::sys::TokioSocket;
+use rtnetlink::{AddressMessageBuilder, Handle, LinkBridgeVlan, LinkUnspec, LinkVlan};
+
+use crate::error::{Error, Result};
+use crate::model::{Addr, Link, Observed};
+use crate::plan::Step;
+
+/// The executor the apply and teardown logic talks to; a fake implements
+/// it in unit tests.
+pub trait Net {
+    fn observe(&mut self) -> Result<Observed>;
+    fn run(&mut self, step: &Step) -> Result<()>;
+}
+
+pub struct Rtnl {
+    rt: tokio::runtime::Runtime,
+    handle: Handle,
+    index: HashMap<String, u32>,
+}
+
+fn nl_err(what: impl Into<String>, e: rtnetlink::Error) -> Error {
+    let errno = match &e {
+        rtnetlink::Error::NetlinkError(m) => m.code.map(|c| -c.get()),
+        _ => None,
+    };
+    Error::Netlink {
+        what: what.into(),
+        errno,
+    }
+}
+
+impl Rtnl {
+    /// A current-thread runtime and one netlink socket: built only when a
+    /// managed network needs them.
+    pub fn open() -> Result<Rtnl> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .map_err(|e| Error::io("starting the netlink runtime", e))?;
+        let fd = nix::sys::socket::socket(
+            nix::sys::socket::AddressFamily::Netlink,
+            nix::sys::socket::SockType::Raw,
+            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+            nix::sys::socket::SockProtocol::NetlinkRoute,
+        )
+        .map_err(|e| Error::io("opening a netlink socket", std::io::Error::from(e)))?;
+        let handle = rt.block_on(async {
+            // SAFETY: `fd` is a fresh netlink socket whose ownership we pass on.
+            let socket = unsafe { TokioSocket::from_raw_fd(fd.into_raw_fd()) };
+            let (conn, handle, _) = rtnetlink::from_socket(socket);
+            tokio::spawn(conn);
+            handle
+        });
+        Ok(Rtnl {
+            rt,
+            handle,
+            index: HashMap::new(),
+        })
+    }
+
+    fn ifindex(&mut self, name: &str) -> Result<u32> {
+        if let Some(i) = self.index.get(name) {
+            return Ok(*i);
+        }
+        let handle = self.handle.clone();
+        let msg = self
+            .rt
+            .block_on(async {
+                handle
+                    .link()
+                    .get()
+                    .match_name(name.to_string())
+                    .execute()
+                    .try_next()
+                    .await
+            })
+            .map_err(|e| nl_err(format!("looking up {name}"), e))?;
+        let index = msg.map(|m| m.header.index).ok_or_else(|| Error::Netlink {
+            what: format!("looking up {name}"),
+            errno: Some(libc::ENODEV),
+        })?;
+        self.index.insert(name.to_string(), index);
+        Ok(index)
+    }
+
+    async fn set(handle: &Handle, msg: LinkMessage) -> std::result::Result<(), rtnetlink::Error> {
+        handle.link().set(msg).execute().await
+    }
+
+    fn run_step(&mut self, step: &Step) -> Result<()> {
+        let handle = self.handle.clone();
+        let what = step.to_string();
+        let res = match step {
+            Step::CreateVlan {
+                name,
+                parent,
+                vid,
+                mtu,
+            } => {
+                let parent = self.ifindex(parent)?;
+                let mut b = LinkVlan::new(name, parent, *vid);
+                if let Some(m) = mtu {
+                    b = b.mtu(*m);
+                }
+                self.index.remove(name);
+                self.rt.block_on(handle.link().add(b.build()).execute())
+            }
+            Step::SetAlias { name, alias, .. } => {
+                let i = self.ifindex(name)?;
+                // An empty alias is how the kernel is told to drop it.
+                let msg = LinkUnspec::new_with_index(i)
+                    .alias(alias.clone().unwrap_or_default())
+                    .build();
+                self.rt.block_on(Self::set(&handle, msg))
+            }
+            Step::SetMtu { name, mtu, .. } => {
+                let i = self.ifindex(name)?;
+                self.rt.block_on(Self::set(
+                    &handle,
+                    LinkUnspec::new_with_index(i).mtu(*mtu).build(),
+                ))
+            }
+            Step::SetUp { name } => {
+                let i = self.ifindex(name)?;
+                self.rt.block_on(Self::set(
+                    &handle,
+                    LinkUnspec::new_with_index(i).up().build(),
+                ))
+            }
+            Step::SetDown { name } => {
+                let i = self.ifindex(name)?;
+                self.rt.block_on(Self::set(
+                    &handle,
+                    LinkUnspec::new_with_index(i).down().build(),
+                ))
+            }
+            Step::AddAddr { name, addr } => {
+                let i = self.ifindex(name)?;
+                self.rt.block_on(
+                    handle
+                        .address()
+                        .add(i, addr.addr(), addr.prefix_len())
+                        .execute(),
+                )
+            }
+            Step::DelAddr { name, addr } => {
+                let i = self.ifindex(name)?;
+                let msg = addr_message(i, addr);
+                match self.rt.block_on(handle.address().del(msg).execute()) {
+                    // Already gone is what we wanted.
+                    Err(e) if errno_of(&e) == Some(libc::EADDRNOTAVAIL) => Ok(()),
+                    r => r,
+                }
+            }
+            Step::DeleteLink { name } => {
+                let i = match self.ifindex(name) {
+                    Ok(i) => i,
+                    // The kernel removes VLANs with their bridge: gone is done.
+                    Err(e) if e.errno() == Some(libc::ENODEV) => return Ok(()),
+                    Err(e) => return Err(e),
+                };
+                self.index.remove(name);
+                match self.rt.block_on(handle.link().del(i).execute()) {
+                    Err(e) if errno_of(&e) == Some(libc::ENODEV) => Ok(()),
+                    r => r,
+                }
+            }
+            Step::BridgeVidAdd { bridge, vid } => {
+                let i = self.ifindex(bridge)?;
+                let msg = LinkBridgeVlan::new(i)
+                    .bridge_self()
+                    .vlan(*vid, BridgeVlanInfoFlags::empty())
+                    .build();
+                self.rt.block_on(Self::set(&handle, msg))
+            }
+            Step::BridgeVidDel { bridge, vid } => {
+                let i = match self.ifindex(bridge) {
+                    Ok(i) => i,
+                    Err(e) if e.errno() == Some(libc::ENODEV) => return Ok(()),
+                    Err(e) => return Err(e),
+                };
+                let msg = LinkBridgeVlan::new(i)
+                    .bridge_self()
+                    .vlan(*vid, BridgeVlanInfoFlags::empty())
+                    .build();
+                match self
+                    .rt
+                    .block_on(handle.link().del_with_message(msg).execute())
+                {
+                    Err(e) if matches!(errno_of(&e), Some(libc::ENOENT) | Some(libc::ENODEV)) => {
+                        Ok(())
+                    }
+                    r => r,
+                }
+            }
+        };
+        res.map_err(|e| nl_err(what, e))
+    }
+}
+
+fn errno_of(e: &rtnetlink::Error) -> Option<i32> {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => m.code.map(|c| -c.get()),
+        _ => None,
+    }
+}
+
+fn addr_message(index: u32, addr: &IpNet) -> AddressMessage {
+    match addr {
+        IpNet::V4(a) => AddressMessageBuilder::<std::net::Ipv4Addr>::new()
+            .index(index)
+            .address(a.addr(), a.prefix_len())
+            .build(),
+        IpNet::V6(a) => AddressMessageBuilder::<std::net::Ipv6Addr>::new()
+            .index(index)
+            .address(a.addr(), a.prefix_len())
+            .build(),
+    }
+}
+
+impl Net for Rtnl {
+    fn observe(&mut self) -> Result<Observed> {
+        let handle = self.handle.clone();
+        let (links, addrs) = self
+            .rt
+            .block_on(async {
+                let links: Vec<LinkMessage> = handle.link().get().execute().try_collect().await?;
+                let addrs: Vec<AddressMessage> =
+                    handle.address().get().execute().try_collect().await?;
+                Ok::<_, rtnetlink::Error>((links, addrs))
+            })
+            .map_err(|e| nl_err("reading interfaces and addresses", e))?;
+        let links: Vec<Link> = links.iter().map(parse_link).collect();
+        let addrs = addrs.iter().filter_map(parse_addr).collect();
+        self.index = links.iter().map(|l| (l.name.clone(), l.index)).collect();
+        let mut obs = Observed {
+            links,
+            addrs,
+            ..Observed::default()
+        };
+        // The bridge's own VLAN list costs a dump; only filtering bridges need it.
+        if obs.links.iter().any(|l| l.vlan_filtering == Some(true)) {
+            let msgs: Vec<LinkMessage> = self
+                .rt
+                .block_on(async {
+                    handle
+                        .link()
+                        .get()
+                        .set_filter_mask(AddressFamily::Bridge, vec![LinkExtentMask::Brvlan])
+                        .execute()
+                        .try_collect()
+                        .await
+                })
+                .map_err(|e| nl_err("reading bridge VLAN lists", e))?;
+            for m in &msgs {
+                let is_bridge = obs
+                    .link_by_index(m.header.index)
+                    .is_some_and(|l| l.vlan_filtering.is_some());
+                if !is_bridge {
+                    continue;
+                }
+                let vids: Vec<u16> = m
+                    .attributes
+                    .iter()
+                    .filter_map(|a| match a {
+                        LinkAttribute::AfSpecBridge(specs) => Some(specs),
+                        _ => None,
+                    })
+                    .flatten()
+                    .filter_map(|s| match s {
+                        AfSpecBridge::VlanInfo(v) => Some(v.vid),
+                        _ => None,
+                    })
+                    .collect();
+                obs.bridge_vids.insert(m.header.index, vids);
+            }
+        }
+        Ok(obs)
+    }
+
+    fn run(&mut self, step: &Step) -> Result<()> {
+        self.run_step(step)
+    }
+}
+
+fn parse_link(m: &LinkMessage) -> Link {
+    let mut l = Link {
+        index: m.header.index,
+        up: m.header.flags.contains(LinkFlags::Up),
+        ..Link::default()
+    };
+    for a in &m.attributes {
+        match a {
+            LinkAttribute::IfName(n) => l.name = n.clone(),
+            LinkAttribute::IfAlias(s) if !s.is_empty() => l.alias = Some(s.clone()),
+            LinkAttribute::Mtu(v) => l.mtu = *v,
+            LinkAttribute::Link(p) => l.parent = Some(*p),
+            LinkAttribute::LinkInfo(infos) => {
+                for info in infos {
+                    match info {
+                        LinkInfo::Kind(k) => {
+                            l.kind = Some(match k {
+                                InfoKind::Vlan => "vlan".to_string(),
+                                InfoKind::Bridge => "bridge".to_string(),
+                                other => other.to_string(),
+                            })
+                        }
+                        LinkInfo::Data(InfoData::Vlan(v)) => {
+                            l.vlan_id = v.iter().find_map(|x| match x {
+                                InfoVlan::Id(id) => Some(*id),
+                                _ => None,
+                            })
+                        }
+                        LinkInfo::Data(InfoData::Bridge(b)) => {
+                            l.vlan_filtering = Some(
+                                b.iter()
+                                    .any(|x| matches!(x, InfoBridge::VlanFiltering(true))),
+                            )
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    l
+}
+
+fn parse_addr(m: &AddressMessage) -> Option<Addr> {
+    // IFA_LOCAL is the interface's own address on point-to-point links;
+    // IFA_ADDRESS otherwise. Prefer LOCAL when both are present.
+    let mut addr: Option<IpAddr> = None;
+    for a in &m.attributes {
+        match a {
+            AddressAttribute::Local(ip) => addr = Some(*ip),
+            AddressAttribute::Address(ip) if addr.is_none() => addr = Some(*ip),
+            _ => {}
+        }
+    }
+    let net = IpNet::new(addr?, m.header.prefix_len).ok()?;
+    Some(Addr {
+        index: m.header.index,
+        net,
+        link_scope: m.header.scope == AddressScope::Link,
+    })
+}
