@@ -136,8 +136,8 @@ pub fn run(args: &[OsString], paths: &Paths, mode: Mode, stdin: &mut dyn Read) -
 
 fn logger(network: &str, op: Op, mode: Mode) -> Log {
     match mode {
-        Mode::Libvirt => Log::hook(network, op.name()),
-        Mode::Explicit => Log::cli(network, op.name(), true),
+        // By hand, stderr is what libvirt would have shown.
+        Mode::Libvirt | Mode::Explicit => Log::hook(network, op.name()),
         Mode::DryRun => Log::cli(network, op.name(), false),
     }
 }

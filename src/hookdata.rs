@@ -99,13 +99,18 @@ fn root_element(xml: &str) -> Result<String> {
                 let name = e.local_name();
                 return Ok(name.into_inner().to_string());
             }
-            Ok(Event::Eof) => {
+            Ok(Event::Eof) if xml.trim().is_empty() => {
                 return Err(Error::Input(
                     "stdin is empty; expected libvirt's network XML".into(),
                 ));
             }
+            Ok(Event::Eof) => {
+                return Err(Error::Input(
+                    "stdin is not libvirt hook XML: no element found".into(),
+                ));
+            }
             Ok(_) => {}
-            Err(e) => return Err(Error::Input(format!("stdin is not XML: {e}"))),
+            Err(e) => return Err(Error::Input(format!("stdin is not libvirt hook XML: {e}"))),
         }
     }
 }

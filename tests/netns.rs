@@ -1,0 +1,540 @@
+//! Network-namespace tier: the real binary against a real kernel, each test
+//! in its own namespace. Needs root (as CI has); elsewhere each test says it
+//! skipped. This tier's kernel may lack 802.1Q: VLAN creation itself is
+//! covered by the VM tier, and the test that needs it checks both outcomes.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_net-hook");
+
+fn hookdata(name: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/hookdata/libvirt-9.0")
+        .join(name);
+    fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn started_xml() -> String {
+    hookdata("1_provider_started_begin.xml")
+}
+
+fn root() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        true
+    } else {
+        eprintln!("skipped: network-namespace tests need root");
+        false
+    }
+}
+
+/// A network namespace plus a private config and run dir, removed on drop.
+struct Ns {
+    name: String,
+    dir: tempfile::TempDir,
+}
+
+impl Ns {
+    fn new(tag: &str) -> Ns {
+        let name = format!("nhtest-{}-{tag}", std::process::id());
+        sh(&format!("ip netns add {name}"));
+        let ns = Ns {
+            name,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        ns.ip("link set lo up");
+        ns
+    }
+
+    fn ip(&self, args: &str) {
+        sh(&format!("ip -n {} {args}", self.name));
+    }
+
+    fn out(&self, args: &str) -> String {
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(format!("ip -n {} {args}", self.name))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn exists(&self, dev: &str) -> bool {
+        Command::new("ip")
+            .args(["-n", &self.name, "link", "show", "dev", dev])
+            .stderr(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    }
+
+    /// The libvirt bridge, up, with the provider address, as libvirt leaves it before `started`.
+    fn provider_bridge(&self) {
+        self.ip("link add virbr1 type bridge stp_state 1");
+        self.ip("addr add 10.12.4.1/22 dev virbr1");
+        self.ip("link set virbr1 up");
+    }
+
+    fn config(&self, text: &str) -> PathBuf {
+        let p = self.dir.path().join("net-hook.toml");
+        fs::write(&p, text).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        p
+    }
+
+    fn run_dir(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    fn record(&self, network: &str) -> Option<String> {
+        fs::read_to_string(
+            self.run_dir()
+                .join("networks")
+                .join(format!("{network}.toml")),
+        )
+        .ok()
+    }
+
+    fn hook_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, BIN, "--config"])
+            .arg(self.dir.path().join("net-hook.toml"))
+            .arg("--run-dir")
+            .arg(self.run_dir())
+            .arg("hook")
+            .args(args);
+        c
+    }
+
+    fn hook(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self
+            .hook_cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The hook may exit without reading (libvirt ignores EPIPE too).
+        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+        child.wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+fn sh(cmd: &str) {
+    let o = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
+    assert!(
+        o.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+const CONFIG: &str = "[networks.1_provider]\n[[networks.1_provider.vlans]]\nid = 104\naddresses = [\"10.12.8.1/22\"]\n";
+const STRICT: &str = "[networks.1_provider]\nstrict = true\n[[networks.1_provider.vlans]]\nid = 104\naddresses = [\"10.12.8.1/22\"]\n";
+
+#[test]
+fn unmanaged_network_is_a_silent_no_op() {
+    if !root() {
+        return;
+    }
+    let ns = Ns::new("unmanaged");
+    // Even a broken file does not matter to a network it cannot name.
+    ns.config("this is [not toml\n");
+    let xml = started_xml().replace("1_provider", "2_other");
+    let o = ns.hook(&["2_other", "started", "begin", "-"], &xml);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        o.stdout.is_empty() && o.stderr.is_empty(),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(
+        !ns.run_dir().exists(),
+        "an unmanaged network must not touch the run dir"
+    );
+    // Ops net-hook ignores do not even read the config.
+    let o = ns.hook(
+        &["1_provider", "port-created", "begin", "-"],
+        &hookdata("1_provider_port-created_begin.xml"),
+    );
+    assert_eq!(o.status.code(), Some(0));
+    assert!(o.stderr.is_empty());
+}
+
+#[test]
+fn address_conflict_changes_nothing_and_names_the_holder() {
+    if !root() {
+        return;
+    }
+    let ns = Ns::new("conflict");
+    ns.provider_bridge();
+    // The phase-00 ordering trap: virbr2 still holds metal-admin's old address.
+    ns.ip("link add virbr2 type bridge");
+    ns.ip("addr add 10.12.8.1/22 dev virbr2");
+    ns.config(CONFIG);
+    let before = ns.out("-br addr");
+    let o = ns.hook(&["1_provider", "started", "begin", "-"], &started_xml());
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "fail-soft must keep the network up"
+    );
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("conflicts with 10.12.8.1/22 on virbr2") && err.contains("fail-soft"),
+        "{err}"
+    );
+    assert_eq!(ns.out("-br addr"), before, "nothing may change");
+    assert!(!ns.exists("virbr1.104"));
+    let rec = ns.record("1_provider").expect("outcome record");
+    assert!(
+        rec.contains("result = \"refused\"") && rec.contains("holders = [\"virbr2\"]"),
+        "{rec}"
+    );
+
+    ns.config(STRICT);
+    let o = ns.hook(&["1_provider", "started", "begin", "-"], &started_xml());
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert_eq!(
+        err.lines().count(),
+        1,
+        "libvirt shows this; one line: {err}"
+    );
+    assert!(
+        err.starts_with(
+            "net-hook: network \"1_provider\": changed nothing: address 10.12.8.1/22 conflicts"
+        ),
+        "{err}"
+    );
+    assert_eq!(ns.out("-br addr"), before);
+
+    // A strict network fails at `start`, before libvirt creates anything
+    // (libvirt 9.0 leaks the bridge when `started` fails).
+    ns.ip("link del virbr1");
+    let o = ns.hook(
+        &["1_provider", "start", "begin", "-"],
+        &hookdata("1_provider_start_begin.xml"),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("on virbr2"), "{}", text(&o.stderr));
+    ns.ip("addr flush dev virbr2");
+    let o = ns.hook(
+        &["1_provider", "start", "begin", "-"],
+        &hookdata("1_provider_start_begin.xml"),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+}
+
+#[test]
+fn foreign_interface_of_the_target_name_is_left_alone() {
+    if !root() {
+        return;
+    }
+    let ns = Ns::new("foreign");
+    ns.provider_bridge();
+    ns.ip("link add virbr1.104 type veth peer name peer0");
+    ns.config(STRICT);
+    let o = ns.hook(&["1_provider", "started", "begin", "-"], &started_xml());
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(
+            "virbr1.104 already exists as a veth device, not VLAN 104 on virbr1; left untouched"
+        ),
+        "{err}"
+    );
+    assert!(ns.exists("virbr1.104"));
+    assert!(!ns.out("addr show dev virbr1.104").contains("10.12.8.1"));
+}
+
+#[test]
+fn started_creates_the_vlan_or_fails_cleanly_without_8021q() {
+    if !root() {
+        return;
+    }
+    let ns = Ns::new("create");
+    ns.provider_bridge();
+    let probe = Command::new("ip")
+        .args([
+            "-n", &ns.name, "link", "add", "link", "virbr1", "name", "probe", "type", "vlan", "id",
+            "5",
+        ])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    let has_8021q = probe.success();
+    if has_8021q {
+        ns.ip("link del probe");
+    }
+    ns.config(CONFIG);
+    let o = ns.hook(&["1_provider", "started", "begin", "-"], &started_xml());
+    assert_eq!(o.status.code(), Some(0));
+    let rec = ns.record("1_provider").unwrap();
+    if has_8021q {
+        let d = ns.out("-d addr show dev virbr1.104");
+        assert!(
+            d.contains("vlan protocol 802.1Q id 104")
+                && d.contains("10.12.8.1/22")
+                && d.contains("alias net-hook:1_provider"),
+            "{d}"
+        );
+        assert!(rec.contains("result = \"ok\""), "{rec}");
+    } else {
+        let err = text(&o.stderr);
+        assert!(
+            err.contains("create virbr1.104 (VLAN 104 on virbr1)")
+                && err.contains("modprobe 8021q"),
+            "{err}"
+        );
+        assert!(rec.contains("result = \"failed\""), "{rec}");
+        assert!(!ns.exists("virbr1.104"), "nothing half-applied");
+    }
+}
+
+#[test]
+fn stopped_deletes_only_interfaces_marked_for_the_network() {
+    if !root() {
+        return;
+    }
+    let ns = Ns::new("stopped");
+    for (dev, alias) in [
+        ("own0", Some("net-hook:1_provider")),
+        ("other0", Some("net-hook:2_other")),
+        ("plain0", None),
+    ] {
+        ns.ip(&format!("link add {dev} type bridge"));
+        if let Some(a) = alias {
+            ns.ip(&format!("link set {dev} alias {a}"));
+        }
+    }
+    ns.config(CONFIG);
+    let xml = hookdata("1_provider_stopped_end.xml");
+    let o = ns.hook(&["1_provider", "stopped", "end", "-"], &xml);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(!ns.exists("own0"));
+    assert!(ns.exists("other0") && ns.exists("plain0"));
+    assert!(ns.record("1_provider").unwrap().contains("delete own0"));
+    // Again: the kernel usually removed everything with the bridge already.
+    let o = ns.hook(&["1_provider", "stopped", "end", "-"], &xml);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        ns.record("1_provider")
+            .unwrap()
+            .contains("result = \"unchanged\"")
+    );
+}
+
+#[test]
+fn bad_input_is_reported_and_changes_nothing() {
+    if !root() {
+        return;
+    }
+    let ns = Ns::new("badinput");
+    ns.provider_bridge();
+    ns.config(STRICT);
+    let o = ns.hook(&["1_provider", "started"], "");
+    assert_eq!(o.status.code(), Some(2));
+    let cases: Vec<(String, &str)> = vec![
+        ("garbage".into(), "stdin is not libvirt hook XML"),
+        (
+            started_xml()[..120].to_string(),
+            "stdin is not libvirt hook XML",
+        ),
+        (
+            started_xml().replace("<bridge name='virbr1' stp='on' delay='0'/>", ""),
+            "the network has no bridge",
+        ),
+        (
+            started_xml().replace("<name>1_provider", "<name>other"),
+            "stdin describes network \"other\"",
+        ),
+        (" ".repeat(5 << 20), "larger than 4 MiB"),
+    ];
+    for (stdin, want) in cases {
+        let o = ns.hook(&["1_provider", "started", "begin", "-"], &stdin);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(want) && err.lines().count() == 1,
+            "{want}: {err}"
+        );
+        assert!(!ns.exists("virbr1.104"));
+    }
+    // A config the hook cannot trust is refused, softly.
+    let p = ns.config(STRICT);
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o666)).unwrap();
+    let o = ns.hook(&["1_provider", "started", "begin", "-"], &started_xml());
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        text(&o.stderr).contains("writable by group or others"),
+        "{}",
+        text(&o.stderr)
+    );
+    // An invalid config for a strict network fails it.
+    ns.config("[networks.1_provider]\nstrict = true\n[[networks.1_provider.vlans]]\nid = 4095\naddresses = []\n");
+    let o = ns.hook(&["1_provider", "started", "begin", "-"], &started_xml());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr)
+            .contains("net-hook.toml:4: networks.1_provider.vlans[0].id: 4095 is not a VLAN ID"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_changes_nothing() {
+    if !root() {
+        return;
+    }
+    let ns = Ns::new("dryrun");
+    ns.provider_bridge();
+    ns.config(CONFIG);
+    let o = ns.hook(
+        &["--dry-run", "1_provider", "started", "begin", "-"],
+        &started_xml(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("1. create virbr1.104 (VLAN 104 on virbr1)")
+            && out.contains("3. add 10.12.8.1/22 to virbr1.104"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("note: bridge"),
+        "the bridge exists here: {out}"
+    );
+    assert!(!ns.exists("virbr1.104"));
+    assert!(!ns.run_dir().exists());
+}
+
+#[test]
+fn hook_runs_wait_for_each_other() {
+    if !root() {
+        return;
+    }
+    let ns = Ns::new("lock");
+    ns.ip("link add own0 type bridge");
+    ns.ip("link set own0 alias net-hook:1_provider");
+    ns.config(CONFIG);
+    fs::create_dir_all(ns.run_dir()).unwrap();
+    // Another run holds the lock until we release it.
+    let mut holder = Command::new("flock")
+        .arg(ns.run_dir().join("lock"))
+        .args(["-c", "read x"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut hook = ns
+        .hook_cmd(&["1_provider", "stopped", "end", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    hook.stdin
+        .take()
+        .unwrap()
+        .write_all(hookdata("1_provider_stopped_end.xml").as_bytes())
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        hook.try_wait().unwrap().is_none(),
+        "the hook must wait for the lock"
+    );
+    assert!(ns.exists("own0"), "nothing changes before the lock is ours");
+    drop(holder.stdin.take());
+    holder.wait().unwrap();
+    let o = hook.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(!ns.exists("own0"));
+}
+
+#[test]
+fn concurrent_runs_for_two_networks_both_complete() {
+    if !root() {
+        return;
+    }
+    let ns = Ns::new("concurrent");
+    ns.config(&format!(
+        "{CONFIG}[networks.2_other]\n[[networks.2_other.vlans]]\nid = 5\naddresses = []\n"
+    ));
+    for i in 0..20 {
+        ns.ip(&format!("link add a{i} type bridge"));
+        ns.ip(&format!("link set a{i} alias net-hook:1_provider"));
+        ns.ip(&format!("link add b{i} type bridge"));
+        ns.ip(&format!("link set b{i} alias net-hook:2_other"));
+    }
+    let xml1 = hookdata("1_provider_stopped_end.xml");
+    let xml2 = xml1.replace("1_provider", "2_other");
+    let spawn = |net: &str, xml: &str| {
+        let mut c = ns
+            .hook_cmd(&[net, "stopped", "end", "-"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(xml.as_bytes()).unwrap();
+        c
+    };
+    let (h1, h2) = (spawn("1_provider", &xml1), spawn("2_other", &xml2));
+    for h in [h1, h2] {
+        let o = h.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    }
+    for i in 0..20 {
+        assert!(!ns.exists(&format!("a{i}")) && !ns.exists(&format!("b{i}")));
+    }
+    for net in ["1_provider", "2_other"] {
+        let rec = ns.record(net).unwrap();
+        assert_eq!(rec.matches("delete ").count(), 20, "{rec}");
+    }
+}
+
+#[test]
+fn run_as_a_libvirt_hook_path() {
+    if !root() {
+        return;
+    }
+    // Recognised by the path it runs as: libvirt's argv parses as hook args,
+    // not as a subcommand.
+    let d = tempfile::tempdir().unwrap();
+    let nd = d.path().join("hooks/network.d");
+    fs::create_dir_all(&nd).unwrap();
+    std::os::unix::fs::symlink(BIN, nd.join("50-net-hook")).unwrap();
+    let o = Command::new(nd.join("50-net-hook"))
+        .args(["install", "port-created", "begin", "-"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        o.stdout.is_empty() && o.stderr.is_empty(),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = Command::new(nd.join("50-net-hook"))
+        .args(["x"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("expected 4 arguments"));
+}
