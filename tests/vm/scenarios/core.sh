@@ -138,6 +138,7 @@ vm_virsh net-destroy 1_provider >/dev/null
 write_config true
 out=$(vm_virsh net-start 1_provider 2>&1)
 rc=$?
+vm_note "virsh said: $(tr '\n' ' ' <<<"$out")"
 t_eq "strict: net-start fails" 1 "$((rc != 0))"
 t_match "strict: the error is net-hook's message naming the holder" 'net-hook: network "1_provider": changed nothing: address 10\.12\.8\.1/22 conflicts with 10\.12\.8\.1/22 on virbr2' "$out"
 t_ok "strict: no bridge leaked" vm_link_absent virbr1
