@@ -5,9 +5,18 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::companion::{self, Ctx, Libvirt};
 use crate::config::{self, Config};
+use crate::error::{Error, Result};
 use crate::hook::{self, Mode, Paths};
 use crate::install;
+
+/// How the libvirt-linked binary connects; `None` in `net-hook` itself, which
+/// then execs `net-hook-virt` for the commands that need libvirt.
+pub type Connector<'a> = &'a dyn Fn(&str) -> Result<Box<dyn Libvirt>>;
+
+const COMPANION: &str = "net-hook-virt";
+const COMPANION_LIBEXEC: &str = "/usr/libexec/net-hook/net-hook-virt";
 
 #[derive(Parser)]
 #[command(
@@ -69,6 +78,70 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Audit a network: the runbook's G1-G6 and the hook's own preconditions.
+    ///
+    /// One PASS / WARN / FAIL line per check. Exit status: 0 no FAIL, 1 any
+    /// FAIL, 2 could not run (no libvirt, unknown network).
+    Check {
+        network: String,
+        /// Machine-readable output (see README, "JSON output").
+        #[arg(long)]
+        json: bool,
+        /// libvirt's hooks directory.
+        #[arg(long, value_name = "DIR", default_value = install::DEFAULT_HOOKS_DIR)]
+        hooks_dir: PathBuf,
+        #[command(flatten)]
+        libvirt: LibvirtArgs,
+    },
+    /// Desired versus actual for each configured network (or one).
+    ///
+    /// Exit status: 0 when every active network is as configured, 1 on
+    /// drift, 2 could not run.
+    Status {
+        network: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        libvirt: LibvirtArgs,
+    },
+    /// Do what the hook does on `started`, for a running network.
+    ///
+    /// The bridge name comes from libvirt. Exit status: 0 done (or nothing to
+    /// do), 1 failed (rolled back), 2 could not run.
+    Apply {
+        network: String,
+        /// Print the plan; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        libvirt: LibvirtArgs,
+    },
+    /// Do what the hook does on `stopped`: delete the network's marked VLANs.
+    ///
+    /// Needs no libvirt. Exit status: 0 done, 1 something could not be removed.
+    Teardown {
+        network: String,
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Apply every active configured network; tear down what is marked for
+    /// networks that are not active or no longer configured.
+    ///
+    /// For after a daemon restart (hooks do not re-run) or a VLAN deleted by
+    /// hand. Exit status: 0 all done, 1 any network failed, 2 could not run.
+    Reconcile {
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        libvirt: LibvirtArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct LibvirtArgs {
+    /// libvirt connection URI (modular daemons answer on the same URI).
+    #[arg(long, value_name = "URI", default_value = "qemu:///system")]
+    connect: String,
 }
 
 #[derive(Subcommand)]
@@ -78,8 +151,8 @@ enum ConfigCommand {
     Check,
 }
 
-pub fn main(args: Vec<OsString>) -> u8 {
-    let cli = match Cli::try_parse_from(args) {
+pub fn main(args: Vec<OsString>, connector: Option<Connector>) -> u8 {
+    let cli = match Cli::try_parse_from(args.iter()) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -127,6 +200,44 @@ pub fn main(args: Vec<OsString>) -> u8 {
         }
         Command::Uninstall { hooks_dir, dry_run } => {
             report(install::uninstall(&hooks_dir, dry_run))
+        }
+        Command::Teardown { network, dry_run } => {
+            let cx = Ctx {
+                config: &paths.config,
+                run_dir: &paths.run_dir,
+                hooks_dir: PathBuf::new(),
+                root: PathBuf::from("/"),
+                libvirt: &NoLibvirt,
+            };
+            finish(companion::teardown(&cx, &network, dry_run).map(print_actions))
+        }
+        cmd => {
+            let Some(connector) = connector else {
+                return exec_companion(&args);
+            };
+            let (uri, hooks_dir) = match &cmd {
+                Command::Check {
+                    libvirt, hooks_dir, ..
+                } => (&libvirt.connect, hooks_dir.clone()),
+                Command::Status { libvirt, .. }
+                | Command::Apply { libvirt, .. }
+                | Command::Reconcile { libvirt, .. } => {
+                    (&libvirt.connect, PathBuf::from(install::DEFAULT_HOOKS_DIR))
+                }
+                _ => unreachable!("handled above"),
+            };
+            let lv = match connector(uri) {
+                Ok(l) => l,
+                Err(e) => return finish(Err(e)),
+            };
+            let cx = Ctx {
+                config: &paths.config,
+                run_dir: &paths.run_dir,
+                hooks_dir,
+                root: PathBuf::from("/"),
+                libvirt: lv.as_ref(),
+            };
+            run_libvirt_command(&cx, cmd)
         }
     }
 }
@@ -216,4 +327,125 @@ fn config_check(paths: &Paths) -> u8 {
         }
     }
     0
+}
+
+fn run_libvirt_command(cx: &Ctx, cmd: Command) -> u8 {
+    match cmd {
+        Command::Check { network, json, .. } => match companion::check::run(cx, &network) {
+            Ok(r) => {
+                if json {
+                    print_json(&r);
+                } else {
+                    companion::check::print(&r, companion::use_color());
+                }
+                u8::from(r.result == companion::check::Status::Fail)
+            }
+            Err(e) => finish(Err(e)),
+        },
+        Command::Status { network, json, .. } => {
+            match companion::status::run(cx, network.as_deref()) {
+                Ok(list) => {
+                    if json {
+                        print_json(&list);
+                    } else {
+                        companion::status::print(&list, companion::use_color());
+                    }
+                    u8::from(
+                        list.iter()
+                            .any(|n| n.state != "ok" && n.state != "inactive"),
+                    )
+                }
+                Err(e) => finish(Err(e)),
+            }
+        }
+        Command::Apply {
+            network, dry_run, ..
+        } => finish(companion::apply(cx, &network, dry_run).map(print_actions)),
+        Command::Reconcile { dry_run, .. } => match companion::reconcile(cx, dry_run) {
+            Ok((lines, failures)) => {
+                for l in lines {
+                    println!("{l}");
+                }
+                u8::from(failures > 0)
+            }
+            Err(e) => finish(Err(e)),
+        },
+        _ => unreachable!("only libvirt commands get here"),
+    }
+}
+
+/// `teardown` needs no libvirt: it works from the ownership marks alone.
+struct NoLibvirt;
+
+impl Libvirt for NoLibvirt {
+    fn network(&self, _: &str) -> Result<Option<companion::NetInfo>> {
+        Err(Error::Usage("this command does not use libvirt".into()))
+    }
+    fn networks(&self) -> Result<Vec<companion::NetInfo>> {
+        Err(Error::Usage("this command does not use libvirt".into()))
+    }
+}
+
+fn print_actions(actions: Vec<String>) {
+    for a in actions {
+        println!("{a}");
+    }
+}
+
+fn print_json<T: serde::Serialize>(v: &T) {
+    match serde_json::to_string_pretty(v) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("net-hook: encoding JSON: {e}"),
+    }
+}
+
+/// Exit status of a command: 2 when it could not run, 1 when it failed.
+fn finish(res: Result<()>) -> u8 {
+    match res {
+        Ok(()) => 0,
+        Err(
+            e @ (Error::Usage(_)
+            | Error::Config(_)
+            | Error::ConfigRead { .. }
+            | Error::ConfigInsecure { .. }),
+        ) => {
+            eprintln!("net-hook: {e}");
+            2
+        }
+        Err(e) => {
+            eprintln!("net-hook: {e}");
+            1
+        }
+    }
+}
+
+/// Hands a libvirt command to `net-hook-virt`, next to this binary or in
+/// /usr/libexec/net-hook.
+fn exec_companion(args: &[OsString]) -> u8 {
+    use std::os::unix::process::CommandExt;
+    let sibling = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.canonicalize().ok())
+        .and_then(|p| p.parent().map(|d| d.join(COMPANION)));
+    let candidates: Vec<PathBuf> = sibling
+        .into_iter()
+        .chain([PathBuf::from(COMPANION_LIBEXEC)])
+        .collect();
+    let Some(bin) = candidates.iter().find(|p| p.is_file()) else {
+        eprintln!(
+            "net-hook: this command needs {COMPANION} (the part that links libvirt); found neither {}",
+            candidates
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" nor ")
+        );
+        return 2;
+    };
+    let err = std::process::Command::new(bin)
+        .arg0("net-hook")
+        .args(args.iter().skip(1))
+        .exec();
+    eprintln!("net-hook: cannot run {}: {err}", bin.display());
+    2
 }

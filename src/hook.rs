@@ -6,15 +6,14 @@ use std::ffi::OsString;
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
-use crate::apply;
 use crate::config::{self, Config, Loaded, NetworkConfig};
 use crate::error::{Error, Result};
 use crate::hookdata::{self, HookNetwork};
 use crate::log::Log;
-use crate::model::{Link, Observed};
 use crate::netlink::{Net, Rtnl};
-use crate::plan::{self, Problem, Step};
-use crate::state::{BridgeVid, Outcome, RunDir, now};
+use crate::ops::{self, Done};
+use crate::plan::{self, Problem};
+use crate::state::RunDir;
 
 pub struct Paths {
     pub config: PathBuf,
@@ -142,13 +141,6 @@ fn logger(network: &str, op: Op, mode: Mode) -> Log {
     }
 }
 
-/// What a successful run did.
-struct Done {
-    result: &'static str,
-    actions: Vec<String>,
-    vids_added: Vec<BridgeVid>,
-}
-
 fn execute(
     net: &NetworkConfig,
     op: Op,
@@ -159,11 +151,7 @@ fn execute(
 ) -> Result<Done> {
     if op == Op::Start && !net.strict && mode != Mode::DryRun {
         // Config validated; a fail-soft network needs nothing else here.
-        return Ok(Done {
-            result: "ok",
-            actions: vec![],
-            vids_added: vec![],
-        });
+        return Ok(Done::nothing());
     }
     let hn = read_xml(stdin, mode, &net.name)?;
     let bridge = hn.bridge.clone().ok_or_else(|| {
@@ -183,14 +171,10 @@ fn execute(
         Op::Start => {
             let problems = plan::preflight(net, &bridge?, &obs);
             if mode == Mode::DryRun {
-                print_problems(net, op, &problems);
+                ops::print_problems(&net.name, op.name(), &problems);
             }
             if problems.is_empty() {
-                Ok(Done {
-                    result: "ok",
-                    actions: vec![],
-                    vids_added: vec![],
-                })
+                Ok(Done::nothing())
             } else {
                 Err(Error::Refused(problems))
             }
@@ -198,87 +182,28 @@ fn execute(
         Op::Started => {
             let bridge = bridge?;
             if mode == Mode::DryRun {
-                let (obs, note) = with_bridge(obs, &bridge);
+                let (obs, note) = ops::with_bridge(obs, &bridge);
                 let planned = plan::plan_up(net, &bridge, &obs);
-                print_plan(net, op, &bridge, note, &planned);
-                return planned
-                    .map(|_| Done {
-                        result: "ok",
-                        actions: vec![],
-                        vids_added: vec![],
-                    })
-                    .map_err(Error::Refused);
+                ops::print_plan(net, op.name(), &bridge, note, &planned);
+                return planned.map(|_| Done::nothing()).map_err(Error::Refused);
             }
-            let steps = plan::plan_up(net, &bridge, &obs).map_err(Error::Refused)?;
-            if steps.is_empty() {
-                log.info("nothing to do: every VLAN is as configured");
-            }
-            let mut actions = Vec::new();
-            apply::apply(&mut rt, &steps, |s| {
-                log.info(&s.to_string());
-                actions.push(s.to_string());
-            })?;
-            let mut vids_added = previous_vids(&rundir, &net.name);
-            for s in &steps {
-                if let Step::BridgeVidAdd { bridge, vid } = s {
-                    vids_added.push(BridgeVid {
-                        bridge: bridge.clone(),
-                        vid: *vid,
-                    });
-                }
-            }
-            vids_added.sort();
-            vids_added.dedup();
-            Ok(Done {
-                result: if steps.is_empty() { "unchanged" } else { "ok" },
-                actions,
-                vids_added,
-            })
+            ops::up(net, &bridge, &mut rt, &rundir, log)
         }
         Op::Stopped => {
-            let added: Vec<(String, u16)> = previous_vids(&rundir, &net.name)
-                .into_iter()
-                .map(|b| (b.bridge, b.vid))
-                .collect();
-            let steps = plan::plan_down(&net.name, &obs, &added);
             if mode == Mode::DryRun {
-                print_plan(
+                let steps = plan::plan_down(&net.name, &obs, &ops::added_vids(&rundir, &net.name));
+                ops::print_plan(
                     net,
-                    op,
+                    op.name(),
                     hn.bridge.as_deref().unwrap_or("-"),
                     None,
                     &Ok(steps),
                 );
-                return Ok(Done {
-                    result: "ok",
-                    actions: vec![],
-                    vids_added: vec![],
-                });
+                return Ok(Done::nothing());
             }
-            let mut actions = Vec::new();
-            let errors = apply::teardown(&mut rt, &steps, |s| {
-                log.info(&s.to_string());
-                actions.push(s.to_string());
-            });
-            match errors.into_iter().next() {
-                None => Ok(Done {
-                    result: if steps.is_empty() { "unchanged" } else { "ok" },
-                    actions,
-                    vids_added: vec![],
-                }),
-                Some(first) => Err(first),
-            }
+            ops::down(&net.name, &mut rt, &rundir, log)
         }
     }
-}
-
-/// The VIDs a `started` recorded, which the following `stopped` takes back.
-fn previous_vids(rundir: &RunDir, network: &str) -> Vec<BridgeVid> {
-    rundir
-        .read(network)
-        .filter(|o| o.op == "started")
-        .map(|o| o.bridge_vids_added)
-        .unwrap_or_default()
 }
 
 fn read_xml(stdin: &mut dyn Read, mode: Mode, network: &str) -> Result<HookNetwork> {
@@ -297,65 +222,6 @@ fn read_xml(stdin: &mut dyn Read, mode: Mode, network: &str) -> Result<HookNetwo
     Ok(hn)
 }
 
-/// For a dry run on a host where the bridge does not exist (yet): plan as if
-/// libvirt had just created it.
-fn with_bridge(mut obs: Observed, bridge: &str) -> (Observed, Option<String>) {
-    if obs.link_by_name(bridge).is_some() {
-        return (obs, None);
-    }
-    let index = obs.links.iter().map(|l| l.index).max().unwrap_or(0) + 1;
-    obs.links.push(Link {
-        index,
-        name: bridge.to_string(),
-        kind: Some("bridge".into()),
-        mtu: 1500,
-        up: true,
-        ..Link::default()
-    });
-    (
-        obs,
-        Some(format!(
-            "bridge {bridge} does not exist on this host; planned as if libvirt had just created it"
-        )),
-    )
-}
-
-fn print_plan(
-    net: &NetworkConfig,
-    op: Op,
-    bridge: &str,
-    note: Option<String>,
-    planned: &std::result::Result<Vec<Step>, Vec<Problem>>,
-) {
-    println!(
-        "network {:?}, {} (bridge {bridge}, {}): dry run, nothing changed",
-        net.name,
-        op.name(),
-        if net.strict { "strict" } else { "fail-soft" }
-    );
-    if let Some(n) = note {
-        println!("  note: {n}");
-    }
-    match planned {
-        Ok(steps) if steps.is_empty() => println!("  nothing to do"),
-        Ok(steps) => {
-            for (i, s) in steps.iter().enumerate() {
-                println!("  {:>2}. {s}", i + 1);
-            }
-        }
-        Err(problems) => print_problems(net, op, problems),
-    }
-}
-
-fn print_problems(net: &NetworkConfig, op: Op, problems: &[Problem]) {
-    if problems.is_empty() {
-        println!("network {:?}, {}: no problems", net.name, op.name());
-    }
-    for p in problems {
-        println!("  problem: {p}");
-    }
-}
-
 /// Records the outcome, logs, and decides the exit status: non-zero only
 /// for a strict network (libvirt then fails the start and shows our line).
 fn finish(
@@ -371,46 +237,14 @@ fn finish(
         eprintln!("net-hook: {msg}");
         return 2;
     }
-    let mut outcome = Outcome {
-        network: network.to_string(),
-        op: op.name().to_string(),
-        time: now(),
-        ..Outcome::default()
-    };
+    let outcome = ops::outcome(network, op.name(), &res);
     let code = match res {
-        Ok(done) => {
-            outcome.result = done.result.to_string();
-            outcome.message = match (done.result, done.actions.len()) {
-                ("unchanged", _) => "nothing to do".to_string(),
-                (_, 0) => "ok".to_string(),
-                (_, n) => format!("{n} change(s)"),
-            };
-            outcome.actions = done.actions;
-            outcome.bridge_vids_added = done.vids_added;
+        Ok(_) => {
             log.finish(None);
             0
         }
         Err(e) => {
             let line = e.to_string();
-            outcome.result = match &e {
-                Error::Refused(_)
-                | Error::Config(_)
-                | Error::ConfigInsecure { .. }
-                | Error::Input(_) => "refused",
-                _ => "failed",
-            }
-            .to_string();
-            if let Error::Refused(problems) = &e {
-                outcome.problems = problems.iter().map(ToString::to_string).collect();
-                outcome.holders = problems
-                    .iter()
-                    .filter_map(|p| match p {
-                        Problem::Conflict { holder, .. } => Some(holder.clone()),
-                        _ => None,
-                    })
-                    .collect();
-            }
-            outcome.message = line.clone();
             if mode == Mode::DryRun {
                 // A plan's problems went to stdout already; anything else did not.
                 if !matches!(e, Error::Refused(_)) {

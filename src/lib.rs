@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod cli;
+pub mod companion;
 pub mod config;
 pub mod error;
 pub mod hook;
@@ -11,5 +12,6 @@ pub mod install;
 pub mod log;
 pub mod model;
 pub mod netlink;
+pub mod ops;
 pub mod plan;
 pub mod state;

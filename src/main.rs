@@ -16,5 +16,5 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(code);
     }
-    ExitCode::from(net_hook::cli::main(args))
+    ExitCode::from(net_hook::cli::main(args, None))
 }

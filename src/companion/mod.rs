@@ -1,0 +1,213 @@
+//! The companion commands: `check`, `status`, `apply`, `teardown`,
+//! `reconcile`. They run outside the hook, so they may ask libvirt; they do
+//! so through [`Libvirt`], implemented with the `virt` crate in the
+//! `net-hook-virt` binary only, so the hook binary never loads libvirt.
+
+pub mod check;
+pub mod status;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::config::{self, Config, NetworkConfig};
+use crate::error::{Error, Result};
+use crate::hookdata;
+use crate::log::Log;
+use crate::model::OWNER_PREFIX;
+use crate::netlink::{Net, Rtnl};
+use crate::ops;
+use crate::plan;
+use crate::state::RunDir;
+
+/// What the companion commands need to know of a libvirt network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetInfo {
+    pub name: String,
+    pub active: bool,
+    pub persistent: bool,
+    pub autostart: bool,
+    pub bridge: Option<String>,
+    /// `None` for an isolated network.
+    pub forward_mode: Option<String>,
+}
+
+impl NetInfo {
+    /// Builds the info from `virsh net-dumpxml`-style XML and the API's flags.
+    pub fn from_xml(xml: &str, active: bool, persistent: bool, autostart: bool) -> Result<NetInfo> {
+        let hn = hookdata::parse(xml)?;
+        Ok(NetInfo {
+            name: hn.name,
+            active,
+            persistent,
+            autostart,
+            bridge: hn.bridge,
+            forward_mode: hn.forward_mode,
+        })
+    }
+}
+
+pub trait Libvirt {
+    /// `Ok(None)` when no such network is defined.
+    fn network(&self, name: &str) -> Result<Option<NetInfo>>;
+    fn networks(&self) -> Result<Vec<NetInfo>>;
+}
+
+/// Everything a companion command is told on the command line.
+pub struct Ctx<'a> {
+    pub config: &'a Path,
+    pub run_dir: &'a Path,
+    pub hooks_dir: PathBuf,
+    /// Root for reading /sys, /proc and /etc (tests point it elsewhere).
+    pub root: PathBuf,
+    pub libvirt: &'a dyn Libvirt,
+}
+
+/// Colours only on a terminal, and never with `NO_COLOR` set.
+pub fn use_color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+pub fn load_config(path: &Path) -> Result<Config> {
+    Config::parse(&config::read_file(path)?, &path.display().to_string())
+}
+
+fn network_config(cfg: &Config, network: &str, path: &Path) -> Result<NetworkConfig> {
+    cfg.networks.get(network).cloned().ok_or_else(|| {
+        Error::Usage(format!(
+            "network {network:?} is not in {}; add a [networks.{}] table",
+            path.display(),
+            config::key_repr(network)
+        ))
+    })
+}
+
+fn running_info(cx: &Ctx, network: &str) -> Result<(NetInfo, String)> {
+    let info = cx.libvirt.network(network)?.ok_or_else(|| {
+        Error::Usage(format!(
+            "libvirt has no network {network:?} (see `virsh net-list --all`)"
+        ))
+    })?;
+    if !info.active {
+        return Err(Error::Usage(format!(
+            "network {network:?} is not active; start it (`virsh net-start {network}`): the hook then does the rest"
+        )));
+    }
+    let bridge = info.bridge.clone().ok_or_else(|| {
+        Error::Refused(vec![plan::Problem::NoBridge {
+            forward_mode: info.forward_mode.clone(),
+        }])
+    })?;
+    Ok((info, bridge))
+}
+
+/// `apply NETWORK`: what `started` does, for a network already running.
+pub fn apply(cx: &Ctx, network: &str, dry_run: bool) -> Result<Vec<String>> {
+    let cfg = load_config(cx.config)?;
+    let net = network_config(&cfg, network, cx.config)?;
+    let (_, bridge) = running_info(cx, network)?;
+    let mut rt = Rtnl::open()?;
+    if dry_run {
+        let obs = rt.observe()?;
+        let planned = plan::plan_up(&net, &bridge, &obs);
+        ops::print_plan(&net, "apply", &bridge, None, &planned);
+        return planned.map(|_| vec![]).map_err(Error::Refused);
+    }
+    let rundir = RunDir::new(cx.run_dir);
+    let _lock = rundir.lock()?;
+    let mut log = Log::cli(network, "apply", true);
+    let res = ops::up(&net, &bridge, &mut rt, &rundir, &mut log);
+    record(&rundir, network, "apply", &res);
+    res.map(|d| d.actions)
+}
+
+/// `teardown NETWORK`: what `stopped` does; removes only what is marked.
+pub fn teardown(cx: &Ctx, network: &str, dry_run: bool) -> Result<Vec<String>> {
+    let mut rt = Rtnl::open()?;
+    let rundir = RunDir::new(cx.run_dir);
+    if dry_run {
+        let steps = plan::plan_down(network, &rt.observe()?, &ops::added_vids(&rundir, network));
+        print_steps(network, "teardown", &steps);
+        return Ok(vec![]);
+    }
+    let _lock = rundir.lock()?;
+    let mut log = Log::cli(network, "teardown", true);
+    let res = ops::down(network, &mut rt, &rundir, &mut log);
+    record(&rundir, network, "teardown", &res);
+    res.map(|d| d.actions)
+}
+
+fn print_steps(network: &str, what: &str, steps: &[plan::Step]) {
+    println!("network {network:?}, {what}: dry run, nothing changed");
+    if steps.is_empty() {
+        println!("  nothing to do");
+    }
+    for (i, s) in steps.iter().enumerate() {
+        println!("  {:>2}. {s}", i + 1);
+    }
+}
+
+fn record(rundir: &RunDir, network: &str, op: &str, res: &Result<ops::Done>) {
+    if let Err(e) = rundir.write(&ops::outcome(network, op, res)) {
+        eprintln!("net-hook: {network}: could not record the outcome: {e}");
+    }
+}
+
+/// `reconcile`: apply every active configured network; tear down what is
+/// marked for networks that are not active or no longer configured. Runs
+/// everything and returns one line per network, errors included.
+pub fn reconcile(cx: &Ctx, dry_run: bool) -> Result<(Vec<String>, usize)> {
+    let cfg = load_config(cx.config)?;
+    let nets = cx.libvirt.networks()?;
+    let mut lines = Vec::new();
+    let mut failures = 0;
+    let mut keep = Vec::new();
+    for net in cfg.networks.values() {
+        let Some(info) = nets.iter().find(|i| i.name == net.name) else {
+            lines.push(format!("{}: not defined in libvirt; skipped", net.name));
+            continue;
+        };
+        if !info.active {
+            continue;
+        }
+        keep.push(net.name.clone());
+        match apply(cx, &net.name, dry_run) {
+            Ok(_) if dry_run => lines.push(format!("{}: planned above (dry run)", net.name)),
+            Ok(a) if a.is_empty() => lines.push(format!("{}: as configured", net.name)),
+            Ok(a) => lines.push(format!("{}: {}", net.name, a.join("; "))),
+            Err(e) => {
+                failures += 1;
+                lines.push(format!("{}: {e}", net.name));
+            }
+        }
+    }
+    // Leftovers: marked links whose network is not active and configured.
+    let obs = Rtnl::open()?.observe()?;
+    let mut orphans: Vec<String> = obs
+        .links
+        .iter()
+        .filter_map(|l| {
+            l.alias
+                .as_deref()?
+                .strip_prefix(OWNER_PREFIX)
+                .map(str::to_string)
+        })
+        .filter(|n| !keep.contains(n))
+        .collect();
+    orphans.sort();
+    orphans.dedup();
+    for n in orphans {
+        match teardown(cx, &n, dry_run) {
+            Ok(_) if dry_run => lines.push(format!(
+                "{n}: not active; leftovers planned above (dry run)"
+            )),
+            Ok(a) => lines.push(format!("{n}: not active; {}", a.join("; "))),
+            Err(e) => {
+                failures += 1;
+                lines.push(format!("{n}: {e}"));
+            }
+        }
+    }
+    Ok((lines, failures))
+}

@@ -1,0 +1,287 @@
+//! `net-hook status [NETWORK]`: desired versus actual, per configured network.
+
+use serde::Serialize;
+
+use super::{Ctx, NetInfo};
+use crate::config::NetworkConfig;
+use crate::error::{Error, Result};
+use crate::model::{Observed, owner_mark};
+use crate::netlink::{Net, Rtnl};
+use crate::plan;
+use crate::state::{Outcome, RunDir};
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct VlanStatus {
+    pub id: u16,
+    pub name: String,
+    /// "ok", "missing", "drifted", "foreign" or "conflict".
+    pub state: &'static str,
+    /// Marked as net-hook's for this network.
+    pub owned: bool,
+    /// What differs from the config, as the steps that would fix it, or the
+    /// problems that stop net-hook.
+    pub details: Vec<String>,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct NetworkStatus {
+    pub network: String,
+    /// "ok", "drift", "inactive" or "undefined".
+    pub state: &'static str,
+    pub active: bool,
+    pub bridge: Option<String>,
+    pub vlans: Vec<VlanStatus>,
+    /// The last hook or command outcome from the run dir.
+    pub last: Option<Outcome>,
+}
+
+/// Compares one network's config with the host (pure).
+pub fn compare(
+    net: &NetworkConfig,
+    info: Option<&NetInfo>,
+    obs: &Observed,
+    last: Option<Outcome>,
+) -> NetworkStatus {
+    let mut st = NetworkStatus {
+        network: net.name.clone(),
+        state: "ok",
+        active: info.is_some_and(|i| i.active),
+        bridge: info.and_then(|i| i.bridge.clone()),
+        vlans: Vec::new(),
+        last,
+    };
+    let Some(info) = info else {
+        st.state = "undefined";
+        return st;
+    };
+    if !info.active {
+        st.state = "inactive";
+        return st;
+    }
+    let bridge = info.bridge.clone().unwrap_or_default();
+    let mark = owner_mark(&net.name);
+    for vlan in &net.vlans {
+        let name = vlan.ifname(&bridge);
+        let link = obs.link_by_name(&name);
+        let owned = link.is_some_and(|l| l.alias.as_deref() == Some(mark.as_str()));
+        let one = NetworkConfig {
+            vlans: vec![vlan.clone()],
+            ..net.clone()
+        };
+        let (state, details) = match (link, plan::plan_up(&one, &bridge, obs)) {
+            (_, Err(problems)) => {
+                use plan::Problem as P;
+                let state = if problems
+                    .iter()
+                    .any(|p| matches!(p, P::Foreign { .. } | P::OwnedByOther { .. }))
+                {
+                    "foreign"
+                } else if problems.iter().any(|p| matches!(p, P::Conflict { .. })) {
+                    "conflict"
+                } else {
+                    "missing"
+                };
+                (state, problems.iter().map(ToString::to_string).collect())
+            }
+            (None, Ok(_)) => ("missing", vec![]),
+            (Some(_), Ok(steps)) if steps.is_empty() => ("ok", vec![]),
+            (Some(_), Ok(steps)) => ("drifted", steps.iter().map(ToString::to_string).collect()),
+        };
+        st.vlans.push(VlanStatus {
+            id: vlan.id,
+            name,
+            state,
+            owned,
+            details,
+        });
+    }
+    if st.vlans.iter().any(|v| v.state != "ok") {
+        st.state = "drift";
+    }
+    st
+}
+
+pub fn run(cx: &Ctx, only: Option<&str>) -> Result<Vec<NetworkStatus>> {
+    let cfg = super::load_config(cx.config)?;
+    if let Some(n) = only
+        && !cfg.networks.contains_key(n)
+    {
+        return Err(Error::Usage(format!(
+            "network {n:?} is not in {}",
+            cx.config.display()
+        )));
+    }
+    let infos = cx.libvirt.networks()?;
+    let obs = Rtnl::open()?.observe()?;
+    let rundir = RunDir::new(cx.run_dir);
+    Ok(cfg
+        .networks
+        .values()
+        .filter(|n| only.is_none_or(|o| o == n.name))
+        .map(|n| {
+            compare(
+                n,
+                infos.iter().find(|i| i.name == n.name),
+                &obs,
+                rundir.read(&n.name),
+            )
+        })
+        .collect())
+}
+
+pub fn print(list: &[NetworkStatus], color: bool) {
+    let paint = |s: &str| {
+        let code = match s {
+            "ok" => "32",
+            "inactive" | "missing" | "drifted" => "33",
+            _ => "31",
+        };
+        if color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    };
+    for n in list {
+        let bridge = n.bridge.as_deref().unwrap_or("-");
+        println!(
+            "{:<20} {:<9} bridge {bridge}",
+            format!("{:?}", n.network),
+            paint(n.state)
+        );
+        for v in &n.vlans {
+            let own = if v.owned { "owned" } else { "not owned" };
+            println!(
+                "  VLAN {:>4}  {:<15}  {:<9}  {own}",
+                v.id,
+                v.name,
+                paint(v.state)
+            );
+            for d in &v.details {
+                println!("             - {d}");
+            }
+        }
+        if let Some(o) = &n.last {
+            println!(
+                "  last: {} {} at {} (unix): {}",
+                o.op, o.result, o.time, o.message
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::VlanConfig;
+    use crate::model::{Addr, Link};
+
+    fn cfg() -> NetworkConfig {
+        NetworkConfig {
+            name: "1_provider".into(),
+            strict: false,
+            vlans: vec![VlanConfig {
+                id: 104,
+                name: None,
+                addresses: vec!["10.12.8.1/22".parse().unwrap()],
+                mtu: None,
+            }],
+        }
+    }
+
+    fn info(active: bool) -> NetInfo {
+        NetInfo {
+            name: "1_provider".into(),
+            active,
+            persistent: true,
+            autostart: true,
+            bridge: Some("virbr1".into()),
+            forward_mode: Some("nat".into()),
+        }
+    }
+
+    fn host(addr: Option<&str>, alias: Option<&str>) -> Observed {
+        let br = Link {
+            index: 5,
+            name: "virbr1".into(),
+            kind: Some("bridge".into()),
+            mtu: 1500,
+            up: true,
+            vlan_filtering: Some(false),
+            ..Link::default()
+        };
+        let vl = Link {
+            index: 9,
+            name: "virbr1.104".into(),
+            kind: Some("vlan".into()),
+            vlan_id: Some(104),
+            parent: Some(5),
+            mtu: 1500,
+            up: true,
+            alias: alias.map(Into::into),
+            ..Link::default()
+        };
+        Observed {
+            links: vec![br, vl],
+            addrs: addr
+                .map(|a| Addr {
+                    index: 9,
+                    net: a.parse().unwrap(),
+                    link_scope: false,
+                })
+                .into_iter()
+                .collect(),
+            ..Observed::default()
+        }
+    }
+
+    #[test]
+    fn states() {
+        let s = compare(
+            &cfg(),
+            Some(&info(true)),
+            &host(Some("10.12.8.1/22"), Some("net-hook:1_provider")),
+            None,
+        );
+        assert_eq!(
+            (s.state, s.vlans[0].state, s.vlans[0].owned),
+            ("ok", "ok", true)
+        );
+
+        // An address removed by hand is drift, with the fix spelled out.
+        let s = compare(
+            &cfg(),
+            Some(&info(true)),
+            &host(None, Some("net-hook:1_provider")),
+            None,
+        );
+        assert_eq!((s.state, s.vlans[0].state), ("drift", "drifted"));
+        assert_eq!(s.vlans[0].details, vec!["add 10.12.8.1/22 to virbr1.104"]);
+
+        let s = compare(
+            &cfg(),
+            Some(&info(true)),
+            &Observed {
+                links: host(None, None).links[..1].to_vec(),
+                ..Observed::default()
+            },
+            None,
+        );
+        assert_eq!((s.state, s.vlans[0].state), ("drift", "missing"));
+
+        let s = compare(&cfg(), Some(&info(false)), &host(None, None), None);
+        assert_eq!(s.state, "inactive");
+        assert_eq!(
+            compare(&cfg(), None, &host(None, None), None).state,
+            "undefined"
+        );
+
+        let s = compare(
+            &cfg(),
+            Some(&info(true)),
+            &host(Some("10.12.8.1/22"), Some("net-hook:other")),
+            None,
+        );
+        assert_eq!((s.vlans[0].state, s.vlans[0].owned), ("foreign", false));
+    }
+}

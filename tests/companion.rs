@@ -1,0 +1,194 @@
+//! The companion commands against libvirt's test driver (`test:///default`:
+//! an active, persistent NAT network `default` on bridge `virbr0`, no daemon
+//! needed) and a real kernel in a network namespace. Needs root.
+
+mod common;
+
+use common::*;
+
+const TEST_URI: &str = "--connect=test:///default";
+const DEFAULT_NET: &str =
+    "[networks.default]\n[[networks.default.vlans]]\nid = 104\naddresses = [\"10.12.8.1/22\"]\n";
+
+fn json(o: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o.stdout)))
+}
+
+#[test]
+fn check_reports_each_gate_and_exits_by_the_worst() {
+    if !root() {
+        return;
+    }
+    let ns = Ns::new("check");
+    ns.config(DEFAULT_NET);
+    // virbr0 is missing in this namespace: G3 fails.
+    let o = ns.nh(&[
+        "check",
+        TEST_URI,
+        "default",
+        "--json",
+        "--hooks-dir",
+        "/nonexistent",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let j = json(&o);
+    assert_eq!(j["network"], "default");
+    assert_eq!(j["result"], "fail");
+    let checks = j["checks"].as_array().unwrap();
+    let find = |id: &str, needle: &str| {
+        checks
+            .iter()
+            .find(|c| c["id"] == id && c["reason"].as_str().unwrap().contains(needle))
+            .unwrap_or_else(|| panic!("no {id} check with {needle:?} in {checks:#?}"))
+            .clone()
+    };
+    assert_eq!(find("CONFIG", "valid")["status"], "pass");
+    assert_eq!(find("G3", "virbr0 does not exist")["status"], "fail");
+    assert_eq!(find("G4", "is active")["status"], "pass");
+    assert_eq!(find("G4", "forward mode nat")["status"], "warn");
+    assert_eq!(find("HOOK", "missing")["status"], "fail");
+    for id in ["G1", "G2", "G5", "G6"] {
+        assert!(checks.iter().any(|c| c["id"] == id), "{id} missing");
+    }
+
+    // With the bridge there, G3 passes and G6 sees the VLAN absent.
+    ns.ip("link add virbr0 type bridge");
+    ns.ip("link set virbr0 up");
+    let o = ns.nh(&["check", TEST_URI, "default", "--json"]);
+    let j = json(&o);
+    let g3 = j["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "G3")
+        .unwrap()
+        .clone();
+    assert_eq!(g3["status"], "pass", "{g3}");
+
+    // Human output: aligned lines and a summary.
+    let o = ns.nh(&["check", TEST_URI, "default"]);
+    let out = text(&o.stdout);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("PASS  G3      virbr0 is a Linux bridge, up")),
+        "{out}"
+    );
+    assert!(
+        !out.contains('\x1b'),
+        "no colours when stdout is not a terminal"
+    );
+    assert!(out.contains("network \"default\": "), "{out}");
+}
+
+#[test]
+fn check_and_apply_say_when_they_cannot_run() {
+    if !root() {
+        return;
+    }
+    let ns = Ns::new("cantrun");
+    ns.config(DEFAULT_NET);
+    let o = ns.nh(&["check", TEST_URI, "nosuchnet"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("libvirt has no network \"nosuchnet\""),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = ns.nh(&["check", "--connect=test:///nonexistent/file.xml", "default"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("cannot connect to test:///nonexistent/file.xml"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = ns.nh(&["apply", TEST_URI, "other"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("network \"other\" is not in"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn apply_status_teardown_reconcile() {
+    if !root() {
+        return;
+    }
+    let ns = Ns::new("apply");
+    ns.config(DEFAULT_NET);
+    ns.ip("link add virbr0 type bridge");
+    ns.ip("link set virbr0 up");
+    // A leftover of a network that is gone from libvirt and the config.
+    ns.ip("link add old0 type bridge");
+    ns.ip("link set old0 alias net-hook:gone");
+
+    let o = ns.nh(&["apply", TEST_URI, "--dry-run", "default"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("1. create virbr0.104 (VLAN 104 on virbr0)"),
+        "{}",
+        text(&o.stdout)
+    );
+    assert!(!ns.exists("virbr0.104"));
+
+    let o = ns.nh(&["status", TEST_URI, "--json"]);
+    assert_eq!(o.status.code(), Some(1), "missing VLAN is drift");
+    let j = json(&o);
+    assert_eq!(j[0]["state"], "drift");
+    assert_eq!(j[0]["vlans"][0]["state"], "missing");
+
+    let has_8021q = std::process::Command::new("ip")
+        .args([
+            "-n", &ns.name, "link", "add", "link", "virbr0", "name", "probe", "type", "vlan", "id",
+            "5",
+        ])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    let o = ns.nh(&["apply", TEST_URI, "default"]);
+    if has_8021q {
+        ns.ip("link del probe");
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        assert!(ns.exists("virbr0.104"));
+        let again = ns.nh(&["apply", TEST_URI, "default"]);
+        assert!(
+            again.stdout.is_empty(),
+            "a second apply changes nothing: {}",
+            text(&again.stdout)
+        );
+        assert_eq!(
+            json(&ns.nh(&["status", TEST_URI, "--json"]))[0]["state"],
+            "ok"
+        );
+    } else {
+        assert_eq!(o.status.code(), Some(1));
+        assert!(
+            text(&o.stderr).contains("modprobe 8021q") && text(&o.stderr).contains("rolled back"),
+            "{}",
+            text(&o.stderr)
+        );
+        assert!(!ns.exists("virbr0.104"));
+    }
+    let rec = ns.record("default").unwrap();
+    assert!(rec.contains("op = \"apply\""), "{rec}");
+
+    // reconcile removes the leftover and leaves everything else alone.
+    let o = ns.nh(&["reconcile", TEST_URI]);
+    assert!(
+        text(&o.stdout).contains("gone: not active; delete old0"),
+        "{}",
+        text(&o.stdout)
+    );
+    assert!(!ns.exists("old0") && ns.exists("virbr0"));
+
+    // teardown needs no libvirt and removes only what is marked.
+    ns.ip("link add mine0 type bridge");
+    ns.ip("link set mine0 alias net-hook:default");
+    let o = ns.nh(&["teardown", "default"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("delete mine0"));
+    assert!(!ns.exists("mine0") && ns.exists("virbr0"));
+    assert_eq!(ns.nh(&["teardown", "default"]).stdout, b"");
+}
