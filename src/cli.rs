@@ -360,7 +360,12 @@ fn run_libvirt_command(cx: &Ctx, cmd: Command) -> u8 {
         }
         Command::Apply {
             network, dry_run, ..
-        } => finish(companion::apply(cx, &network, dry_run).map(print_actions)),
+        } => finish(companion::apply(cx, &network, dry_run).map(|actions| {
+            if actions.is_empty() && !dry_run {
+                println!("{network}: nothing to do, every VLAN is as configured");
+            }
+            print_actions(actions)
+        })),
         Command::Reconcile { dry_run, .. } => match companion::reconcile(cx, dry_run) {
             Ok((lines, failures)) => {
                 for l in lines {

@@ -34,6 +34,8 @@ pub struct Log {
     /// Whether to send to journald/syslog at all (off for dry runs and
     /// read-only commands).
     system: bool,
+    /// Whether to echo to stderr (off where stdout already reports).
+    stderr: bool,
 }
 
 impl Log {
@@ -44,6 +46,7 @@ impl Log {
             sink: None,
             held: Some(Vec::new()),
             system: true,
+            stderr: true,
         }
     }
 
@@ -54,6 +57,19 @@ impl Log {
             sink: None,
             held: None,
             system,
+            stderr: true,
+        }
+    }
+
+    /// For commands that report on stdout: journald/syslog only.
+    pub fn system_only(network: &str, op: &str) -> Log {
+        Log {
+            network: network.into(),
+            op: op.into(),
+            sink: None,
+            held: None,
+            system: true,
+            stderr: false,
         }
     }
 
@@ -71,9 +87,10 @@ impl Log {
         let line = format!("net-hook: {}: {}", self.network, msg);
         match &mut self.held {
             Some(h) => h.push(line),
-            None => {
+            None if self.stderr => {
                 let _ = writeln!(std::io::stderr(), "{line}");
             }
+            None => {}
         }
         if self.system {
             self.send(level, msg);

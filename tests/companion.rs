@@ -192,3 +192,21 @@ fn apply_status_teardown_reconcile() {
     assert!(!ns.exists("mine0") && ns.exists("virbr0"));
     assert_eq!(ns.nh(&["teardown", "default"]).stdout, b"");
 }
+
+#[test]
+fn the_hook_binary_does_not_link_libvirt() {
+    // Loading libvirt costs ~11 ms on every hook run; only net-hook-virt may.
+    let ldd = |bin: &str| {
+        text(
+            &std::process::Command::new("ldd")
+                .arg(bin)
+                .output()
+                .unwrap()
+                .stdout,
+        )
+    };
+    let hook = ldd(BIN);
+    assert!(hook.contains("libc.so"), "ldd output looks wrong: {hook}");
+    assert!(!hook.contains("libvirt"), "{hook}");
+    assert!(ldd(env!("CARGO_BIN_EXE_net-hook-virt")).contains("libvirt.so"));
+}

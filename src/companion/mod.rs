@@ -116,7 +116,7 @@ pub fn apply(cx: &Ctx, network: &str, dry_run: bool) -> Result<Vec<String>> {
     }
     let rundir = RunDir::new(cx.run_dir);
     let _lock = rundir.lock()?;
-    let mut log = Log::cli(network, "apply", true);
+    let mut log = Log::system_only(network, "apply");
     let res = ops::up(&net, &bridge, &mut rt, &rundir, &mut log);
     record(&rundir, network, "apply", &res);
     res.map(|d| d.actions)
@@ -132,7 +132,7 @@ pub fn teardown(cx: &Ctx, network: &str, dry_run: bool) -> Result<Vec<String>> {
         return Ok(vec![]);
     }
     let _lock = rundir.lock()?;
-    let mut log = Log::cli(network, "teardown", true);
+    let mut log = Log::system_only(network, "teardown");
     let res = ops::down(network, &mut rt, &rundir, &mut log);
     record(&rundir, network, "teardown", &res);
     res.map(|d| d.actions)
