@@ -29,7 +29,7 @@ pub fn apply(net: &mut dyn Net, steps: &[Step], mut done: impl FnMut(&Step)) -> 
 
 /// Undoes `applied` in reverse. Changes to an interface this run created are
 /// skipped: deleting the interface undoes them all at once.
-fn rollback(net: &mut dyn Net, applied: &[&Step]) -> Vec<String> {
+pub fn rollback(net: &mut dyn Net, applied: &[&Step]) -> Vec<String> {
     let created: Vec<&str> = applied
         .iter()
         .filter_map(|s| match s {

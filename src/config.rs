@@ -31,6 +31,33 @@ pub struct NetworkConfig {
     /// On failure exit non-zero (libvirt fails the start) instead of logging.
     pub strict: bool,
     pub vlans: Vec<VlanConfig>,
+    /// Traffic from the network to these prefixes is not masqueraded.
+    pub unnat: Option<Unnat>,
+    /// firewalld zone for the VLANs when firewalld runs (default `libvirt`).
+    pub firewalld_zone: Option<String>,
+}
+
+impl NetworkConfig {
+    pub fn zone(&self) -> &str {
+        self.firewalld_zone.as_deref().unwrap_or("libvirt")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unnat {
+    pub destinations: Vec<IpNet>,
+    /// `None`: the network's own subnets, from its XML.
+    pub sources: Option<Vec<IpNet>>,
+    pub backend: BackendChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendChoice {
+    /// Follow libvirt: its network.conf, else the rules it installed.
+    #[default]
+    Auto,
+    Iptables,
+    Nftables,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -314,6 +341,8 @@ impl<'a> Cx<'a> {
         let mut net = NetworkConfig {
             name: name.to_string(),
             strict: false,
+            unnat: None,
+            firewalld_zone: None,
             vlans: Vec::new(),
         };
         let errors_before = self.errors.len();
@@ -348,10 +377,29 @@ impl<'a> Cx<'a> {
                         }
                     }
                 }
-                _ => self.err(k.span(), &kpath, "unknown key (expected: strict, vlans)"),
+                "unnat" => net.unnat = self.unnat(v, &kpath),
+                "firewalld_zone" => match v.get_ref().as_str() {
+                    Some(z)
+                        if !z.is_empty()
+                            && z.chars()
+                                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
+                    {
+                        net.firewalld_zone = Some(z.to_string())
+                    }
+                    _ => self.err(
+                        v.span(),
+                        &kpath,
+                        "expected a firewalld zone name like \"libvirt\"",
+                    ),
+                },
+                _ => self.err(
+                    k.span(),
+                    &kpath,
+                    "unknown key (expected: strict, vlans, unnat, firewalld_zone)",
+                ),
             }
         }
-        if !saw_vlans {
+        if !saw_vlans && net.unnat.is_none() {
             self.err(
                 v.span(),
                 path,
@@ -360,6 +408,103 @@ impl<'a> Cx<'a> {
         }
         net.vlans = self.check_network_dups(vlans);
         (self.errors.len() == errors_before).then_some(net)
+    }
+
+    fn unnat(&mut self, v: &Spanned<DeValue<'_>>, path: &str) -> Option<Unnat> {
+        let t = self.table(v, path)?;
+        let errors_before = self.errors.len();
+        let mut destinations = None;
+        let mut sources = None;
+        let mut backend = BackendChoice::Auto;
+        for (k, val) in t.iter() {
+            let key: &str = k.get_ref();
+            let kpath = format!("{path}.{}", key_repr(key));
+            match key {
+                "destinations" => destinations = self.prefixes(val, &kpath),
+                "sources" => sources = self.prefixes(val, &kpath),
+                "backend" => match val.get_ref().as_str() {
+                    Some("auto") => backend = BackendChoice::Auto,
+                    Some("iptables") => backend = BackendChoice::Iptables,
+                    Some("nftables") => backend = BackendChoice::Nftables,
+                    _ => self.err(
+                        val.span(),
+                        &kpath,
+                        "expected \"auto\", \"iptables\" or \"nftables\"",
+                    ),
+                },
+                _ => self.err(
+                    k.span(),
+                    &kpath,
+                    "unknown key (expected: destinations, sources, backend)",
+                ),
+            }
+        }
+        match &destinations {
+            None if self.errors.len() == errors_before => self.err(
+                v.span(),
+                path,
+                "missing key `destinations` (the prefixes, like [\"10.12.8.0/22\"])",
+            ),
+            Some(d) if d.is_empty() && self.errors.len() == errors_before => self.err(
+                v.span(),
+                &format!("{path}.destinations"),
+                "is empty; list at least one prefix",
+            ),
+            _ => {}
+        }
+        if let (Some(src), Some(dst)) = (&sources, &destinations) {
+            for s in src {
+                for d in dst.iter().filter(|d| crate::model::overlaps(s, d)) {
+                    self.err(v.span(), &format!("{path}.sources"), format!("{s} overlaps destination {d}: traffic within one prefix is never masqueraded anyway"));
+                }
+            }
+        }
+        if self.errors.len() != errors_before {
+            return None;
+        }
+        Some(Unnat {
+            destinations: destinations?,
+            sources,
+            backend,
+        })
+    }
+
+    /// An array of prefixes (network addresses with a length, not hosts).
+    fn prefixes(&mut self, v: &Spanned<DeValue<'_>>, path: &str) -> Option<Vec<IpNet>> {
+        let Some(items) = v.get_ref().as_array() else {
+            self.err(
+                v.span(),
+                path,
+                "expected an array of prefixes like [\"10.12.8.0/22\"]",
+            );
+            return None;
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let ipath = format!("{path}[{i}]");
+            let Some(s) = item.get_ref().as_str() else {
+                self.err(
+                    item.span(),
+                    &ipath,
+                    format!("expected a string, found {}", item.get_ref().type_str()),
+                );
+                continue;
+            };
+            match s.parse::<IpNet>() {
+                Ok(n) if n == n.trunc() => out.push(n),
+                Ok(n) => self.err(
+                    item.span(),
+                    &ipath,
+                    format!("{s:?} is a host address; write the prefix {}", n.trunc()),
+                ),
+                Err(_) => self.err(
+                    item.span(),
+                    &ipath,
+                    format!("{s:?} is not a prefix like \"10.12.8.0/22\" or \"fd00:12:8::/64\""),
+                ),
+            }
+        }
+        Some(out)
     }
 
     fn check_network_dups(&mut self, vlans: Vec<(VlanConfig, Spans, String)>) -> Vec<VlanConfig> {

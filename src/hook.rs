@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{self, Config, Loaded, NetworkConfig};
 use crate::error::{Error, Result};
+use crate::firewall;
 use crate::hookdata::{self, HookNetwork};
 use crate::log::Log;
 use crate::netlink::{Net, Rtnl};
@@ -185,9 +186,10 @@ fn execute(
                 let (obs, note) = ops::with_bridge(obs, &bridge);
                 let planned = plan::plan_up(net, &bridge, &obs);
                 ops::print_plan(net, op.name(), &bridge, note, &planned);
+                ops::print_unnat(net, &hn, &mut firewall::Sys);
                 return planned.map(|_| Done::nothing()).map_err(Error::Refused);
             }
-            ops::up(net, &bridge, &mut rt, &rundir, log)
+            ops::up(net, &hn, &mut rt, &mut firewall::Sys, &rundir, log)
         }
         Op::Stopped => {
             if mode == Mode::DryRun {
@@ -201,7 +203,8 @@ fn execute(
                 );
                 return Ok(Done::nothing());
             }
-            ops::down(&net.name, &mut rt, &rundir, log)
+            let fw = ops::has_firewall(Some(net), &rundir, &net.name);
+            ops::down(&net.name, &mut rt, &mut firewall::Sys, fw, &rundir, log)
         }
     }
 }

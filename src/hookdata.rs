@@ -18,6 +18,10 @@ pub struct HookNetwork {
     pub bridge: Option<String>,
     /// `None` for an isolated network (no `<forward>`).
     pub forward_mode: Option<String>,
+    /// The network's own subnets (`<ip address= prefix=|netmask=>`).
+    pub subnets: Vec<ipnet::IpNet>,
+    /// `<forward><nat ipv6='yes'>`: libvirt masquerades IPv6 too.
+    pub nat_ipv6: bool,
 }
 
 #[derive(Deserialize)]
@@ -30,6 +34,39 @@ struct NetworkXml {
     name: Option<String>,
     bridge: Option<BridgeXml>,
     forward: Option<ForwardXml>,
+    #[serde(default)]
+    ip: Vec<IpXml>,
+}
+
+#[derive(Deserialize)]
+struct IpXml {
+    #[serde(rename = "@address")]
+    address: Option<String>,
+    #[serde(rename = "@prefix")]
+    prefix: Option<u8>,
+    #[serde(rename = "@netmask")]
+    netmask: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct NatXml {
+    #[serde(rename = "@ipv6")]
+    ipv6: Option<String>,
+}
+
+impl IpXml {
+    /// The subnet, or `None` for an element without a usable address.
+    fn subnet(&self) -> Option<ipnet::IpNet> {
+        let addr: std::net::IpAddr = self.address.as_deref()?.parse().ok()?;
+        let prefix = match (self.prefix, self.netmask.as_deref()) {
+            (Some(p), _) => p,
+            (None, Some(m)) => ipnet::ipv4_mask_to_prefix(m.parse().ok()?).ok()?,
+            // libvirt's defaults: classful for IPv4 is long gone, /24 and /64.
+            (None, None) if addr.is_ipv4() => 24,
+            (None, None) => 64,
+        };
+        Some(ipnet::IpNet::new(addr, prefix).ok()?.trunc())
+    }
 }
 
 #[derive(Deserialize)]
@@ -42,6 +79,7 @@ struct BridgeXml {
 struct ForwardXml {
     #[serde(rename = "@mode")]
     mode: Option<String>,
+    nat: Option<NatXml>,
 }
 
 /// Reads at most [`MAX_STDIN`] bytes; more is an error, not a truncation.
@@ -81,10 +119,18 @@ pub fn parse(xml: &str) -> Result<HookNetwork> {
         .name
         .filter(|n| !n.is_empty())
         .ok_or_else(|| Error::Input("the network XML has no <name>".into()))?;
+    let nat_ipv6 = net
+        .forward
+        .as_ref()
+        .and_then(|f| f.nat.as_ref())
+        .and_then(|n| n.ipv6.as_deref())
+        == Some("yes");
     Ok(HookNetwork {
         name,
         bridge: net.bridge.and_then(|b| b.name).filter(|b| !b.is_empty()),
         forward_mode: net.forward.map(|f| f.mode.unwrap_or_else(|| "nat".into())),
+        subnets: net.ip.iter().filter_map(IpXml::subnet).collect(),
+        nat_ipv6,
     })
 }
 
@@ -127,6 +173,27 @@ mod tests {
         let n = parse("<hookData><network><name>x</name><forward mode='bridge' dev='eth0'/></network></hookData>").unwrap();
         assert_eq!(n.bridge, None);
         assert_eq!(n.forward_mode.as_deref(), Some("bridge"));
+    }
+
+    #[test]
+    fn subnets_and_nat_ipv6() {
+        let n = parse(
+            "<network><name>x</name><forward mode='nat'><nat ipv6='yes'/></forward>\
+             <ip address='10.12.4.1' prefix='22'/><ip address='192.168.9.1' netmask='255.255.255.0'/>\
+             <ip family='ipv6' address='fd00:12:4::1' prefix='64'></ip></network>",
+        )
+        .unwrap();
+        let want: Vec<ipnet::IpNet> = ["10.12.4.0/22", "192.168.9.0/24", "fd00:12:4::/64"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        assert_eq!(n.subnets, want);
+        assert!(n.nat_ipv6);
+        assert!(
+            !parse("<network><name>x</name><forward mode='nat'/></network>")
+                .unwrap()
+                .nat_ipv6
+        );
     }
 
     #[test]

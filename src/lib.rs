@@ -6,6 +6,7 @@ pub mod cli;
 pub mod companion;
 pub mod config;
 pub mod error;
+pub mod firewall;
 pub mod hook;
 pub mod hookdata;
 pub mod install;

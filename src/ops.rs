@@ -5,6 +5,8 @@
 use crate::apply;
 use crate::config::NetworkConfig;
 use crate::error::{Error, Result};
+use crate::firewall::{self, Runner};
+use crate::hookdata::HookNetwork;
 use crate::log::Log;
 use crate::model::{Link, Observed};
 use crate::netlink::Net;
@@ -17,6 +19,8 @@ pub struct Done {
     pub result: &'static str,
     pub actions: Vec<String>,
     pub vids_added: Vec<BridgeVid>,
+    /// The backend now holding the un-NAT exemption, if any.
+    pub unnat_backend: Option<String>,
 }
 
 impl Done {
@@ -25,28 +29,81 @@ impl Done {
             result: "ok",
             actions: vec![],
             vids_added: vec![],
+            unnat_backend: None,
         }
     }
 }
 
-/// Creates or reconciles `net`'s VLANs on `bridge`; all or nothing.
+/// Creates or reconciles `net`'s VLANs on the network's bridge, then its
+/// un-NAT exemption; all or nothing.
 pub fn up(
     net: &NetworkConfig,
-    bridge: &str,
+    hn: &HookNetwork,
     rt: &mut dyn Net,
+    fw: &mut dyn Runner,
     rundir: &RunDir,
     log: &mut Log,
 ) -> Result<Done> {
+    let bridge = hn.bridge.as_deref().ok_or_else(|| {
+        Error::Refused(vec![Problem::NoBridge {
+            forward_mode: hn.forward_mode.clone(),
+        }])
+    })?;
+    // Decide everything before changing anything.
+    let exemptions = match &net.unnat {
+        None => None,
+        Some(u) => match firewall::exemptions(u, hn) {
+            Ok(e) => Some((e, u.backend)),
+            Err(why) => {
+                log.warn(&format!("unnat: {why}"));
+                None
+            }
+        },
+    };
     let obs = rt.observe()?;
     let steps = plan::plan_up(net, bridge, &obs).map_err(Error::Refused)?;
-    if steps.is_empty() {
-        log.info("nothing to do: every VLAN is as configured");
-    }
     let mut actions = Vec::new();
     apply::apply(rt, &steps, |s| {
         log.info(&s.to_string());
         actions.push(s.to_string());
     })?;
+    // firewalld would put the VLANs in its default zone.
+    if fw.has("firewall-cmd") && firewall::firewalld_running(fw) {
+        for vlan in &net.vlans {
+            let name = vlan.ifname(bridge);
+            if let Err(cause) = firewall::firewalld_zone(net.zone(), &name, true, fw) {
+                let applied: Vec<&Step> = steps.iter().collect();
+                let rollback = apply::rollback(rt, &applied);
+                return Err(Error::Applied {
+                    cause: Box::new(cause),
+                    rollback,
+                });
+            }
+        }
+    }
+    let mut unnat_backend = None;
+    if let Some((exs, choice)) = exemptions {
+        match firewall::ensure(&net.name, &exs, choice, fw) {
+            Ok(a) => {
+                for line in &a.actions {
+                    log.info(&format!("{line}; backend {} because {}", a.backend, a.why));
+                }
+                actions.extend(a.actions);
+                unnat_backend = Some(a.backend.to_string());
+            }
+            Err(cause) => {
+                let applied: Vec<&Step> = steps.iter().collect();
+                let rollback = apply::rollback(rt, &applied);
+                return Err(Error::Applied {
+                    cause: Box::new(cause),
+                    rollback,
+                });
+            }
+        }
+    }
+    if actions.is_empty() {
+        log.info("nothing to do: everything is as configured");
+    }
     let mut vids_added = previous_vids(rundir, &net.name);
     for s in &steps {
         if let Step::BridgeVidAdd { bridge, vid } = s {
@@ -59,30 +116,65 @@ pub fn up(
     vids_added.sort();
     vids_added.dedup();
     Ok(Done {
-        result: if steps.is_empty() { "unchanged" } else { "ok" },
+        result: if actions.is_empty() {
+            "unchanged"
+        } else {
+            "ok"
+        },
         actions,
         vids_added,
+        unnat_backend,
     })
 }
 
-/// Deletes everything marked for `network`; runs every step, reports the
-/// first failure.
-pub fn down(network: &str, rt: &mut dyn Net, rundir: &RunDir, log: &mut Log) -> Result<Done> {
+/// Deletes everything marked for `network` and, when `firewall` is set, its
+/// exemptions on every backend; runs every step, reports the first failure.
+pub fn down(
+    network: &str,
+    rt: &mut dyn Net,
+    fw: &mut dyn Runner,
+    firewall: bool,
+    rundir: &RunDir,
+    log: &mut Log,
+) -> Result<Done> {
     let obs = rt.observe()?;
     let steps = plan::plan_down(network, &obs, &added_vids(rundir, network));
     let mut actions = Vec::new();
-    let errors = apply::teardown(rt, &steps, |s| {
+    let mut errors = apply::teardown(rt, &steps, |s| {
         log.info(&s.to_string());
         actions.push(s.to_string());
     });
+    if firewall {
+        let (done, errs) = firewall::remove(network, fw);
+        for a in &done {
+            log.info(a);
+        }
+        actions.extend(done);
+        errors.extend(errs);
+    }
+    let result = if actions.is_empty() {
+        "unchanged"
+    } else {
+        "ok"
+    };
     match errors.into_iter().next() {
         None => Ok(Done {
-            result: if steps.is_empty() { "unchanged" } else { "ok" },
+            result,
             actions,
             vids_added: vec![],
+            unnat_backend: None,
         }),
         Some(first) => Err(first),
     }
+}
+
+/// Whether a teardown must look at the firewall: the config asks for an
+/// exemption, or the last bring-up installed one.
+pub fn has_firewall(net: Option<&NetworkConfig>, rundir: &RunDir, network: &str) -> bool {
+    net.is_some_and(|n| n.unnat.is_some())
+        || rundir
+            .read(network)
+            .is_some_and(|o| o.unnat_backend.is_some())
 }
 
 /// The VIDs the last bring-up added to filtering bridges.
@@ -119,6 +211,7 @@ pub fn outcome(network: &str, op: &str, res: &Result<Done>) -> Outcome {
             };
             o.actions = done.actions.clone();
             o.bridge_vids_added = done.vids_added.clone();
+            o.unnat_backend = done.unnat_backend.clone();
         }
         Err(e) => {
             o.result = match e {
@@ -201,5 +294,19 @@ pub fn print_problems(network: &str, what: &str, problems: &[Problem]) {
     }
     for p in problems {
         println!("  problem: {p}");
+    }
+}
+
+/// Prints what a dry run would do about the un-NAT exemption.
+pub fn print_unnat(net: &NetworkConfig, hn: &HookNetwork, fw: &mut dyn Runner) {
+    let Some(u) = &net.unnat else { return };
+    match firewall::exemptions(u, hn) {
+        Err(why) => println!("  unnat: nothing to do: {why}"),
+        Ok(exs) => {
+            let (backend, why) = firewall::detect_host(u.backend, fw);
+            for e in exs {
+                println!("  unnat: exempt {e} from masquerade with {backend} ({why})");
+            }
+        }
     }
 }

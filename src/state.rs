@@ -44,6 +44,9 @@ pub struct Outcome {
     /// VIDs this network added to filtering bridges, to take back on stop.
     #[serde(default)]
     pub bridge_vids_added: Vec<BridgeVid>,
+    /// The firewall backend holding this network's un-NAT exemption.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unnat_backend: Option<String>,
 }
 
 pub fn now() -> u64 {

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::config::{self, Config, NetworkConfig};
 use crate::error::{Error, Result};
+use crate::firewall;
 use crate::hookdata;
 use crate::log::Log;
 use crate::model::OWNER_PREFIX;
@@ -31,6 +32,11 @@ pub struct NetInfo {
     pub bridge: Option<String>,
     /// `None` for an isolated network.
     pub forward_mode: Option<String>,
+    /// The network's own subnets and `<nat ipv6>`, for the un-NAT exemption.
+    #[serde(skip)]
+    pub subnets: Vec<ipnet::IpNet>,
+    #[serde(skip)]
+    pub nat_ipv6: bool,
 }
 
 impl NetInfo {
@@ -44,7 +50,20 @@ impl NetInfo {
             autostart,
             bridge: hn.bridge,
             forward_mode: hn.forward_mode,
+            subnets: hn.subnets,
+            nat_ipv6: hn.nat_ipv6,
         })
+    }
+
+    /// What the hook would have been told about this network.
+    pub fn hook_network(&self) -> crate::hookdata::HookNetwork {
+        crate::hookdata::HookNetwork {
+            name: self.name.clone(),
+            bridge: self.bridge.clone(),
+            forward_mode: self.forward_mode.clone(),
+            subnets: self.subnets.clone(),
+            nat_ipv6: self.nat_ipv6,
+        }
     }
 }
 
@@ -106,18 +125,26 @@ fn running_info(cx: &Ctx, network: &str) -> Result<(NetInfo, String)> {
 pub fn apply(cx: &Ctx, network: &str, dry_run: bool) -> Result<Vec<String>> {
     let cfg = load_config(cx.config)?;
     let net = network_config(&cfg, network, cx.config)?;
-    let (_, bridge) = running_info(cx, network)?;
+    let (info, bridge) = running_info(cx, network)?;
     let mut rt = Rtnl::open()?;
     if dry_run {
         let obs = rt.observe()?;
         let planned = plan::plan_up(&net, &bridge, &obs);
         ops::print_plan(&net, "apply", &bridge, None, &planned);
+        ops::print_unnat(&net, &info.hook_network(), &mut firewall::Sys);
         return planned.map(|_| vec![]).map_err(Error::Refused);
     }
     let rundir = RunDir::new(cx.run_dir);
     let _lock = rundir.lock()?;
     let mut log = Log::system_only(network, "apply");
-    let res = ops::up(&net, &bridge, &mut rt, &rundir, &mut log);
+    let res = ops::up(
+        &net,
+        &info.hook_network(),
+        &mut rt,
+        &mut firewall::Sys,
+        &rundir,
+        &mut log,
+    );
     record(&rundir, network, "apply", &res);
     res.map(|d| d.actions)
 }
@@ -133,7 +160,14 @@ pub fn teardown(cx: &Ctx, network: &str, dry_run: bool) -> Result<Vec<String>> {
     }
     let _lock = rundir.lock()?;
     let mut log = Log::system_only(network, "teardown");
-    let res = ops::down(network, &mut rt, &rundir, &mut log);
+    // The config may be gone (package removal): the run dir still knows.
+    let cfg = load_config(cx.config).ok();
+    let fw = ops::has_firewall(
+        cfg.as_ref().and_then(|c| c.networks.get(network)),
+        &rundir,
+        network,
+    );
+    let res = ops::down(network, &mut rt, &mut firewall::Sys, fw, &rundir, &mut log);
     record(&rundir, network, "teardown", &res);
     res.map(|d| d.actions)
 }

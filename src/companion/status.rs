@@ -180,6 +180,8 @@ mod tests {
         NetworkConfig {
             name: "1_provider".into(),
             strict: false,
+            unnat: None,
+            firewalld_zone: None,
             vlans: vec![VlanConfig {
                 id: 104,
                 name: None,
@@ -197,6 +199,8 @@ mod tests {
             autostart: true,
             bridge: Some("virbr1".into()),
             forward_mode: Some("nat".into()),
+            subnets: vec![],
+            nat_ipv6: false,
         }
     }
 

@@ -194,7 +194,9 @@ fn unknown_keys_and_wrong_types() {
     let e = one_error("[networks.n]\nstrct = true\nvlans = []\n");
     assert_eq!(
         e,
-        format!("{FILE}:2: networks.n.strct: unknown key (expected: strict, vlans)")
+        format!(
+            "{FILE}:2: networks.n.strct: unknown key (expected: strict, vlans, unnat, firewalld_zone)"
+        )
     );
     let e = one_error(&vlan("id = 5\naddresses = []\nmtuu = 1500"));
     assert!(e.contains(":5: networks.1_provider.vlans[0].mtuu: unknown key (expected: id, addresses, name, mtu)"), "{e}");
@@ -296,4 +298,43 @@ fn ownership_rules() {
     let e = check_secure(p, 0, 0o100664).unwrap_err().to_string();
     assert!(e.contains("writable by group or others (mode 664)"), "{e}");
     assert!(check_secure(p, 0, 0o100646).is_err());
+}
+
+#[test]
+fn unnat_table() {
+    let text = "[networks.1_provider]\nvlans = []\n[networks.1_provider.unnat]\ndestinations = [\"10.12.8.0/22\", \"fd00:12:8::/64\"]\nbackend = \"nftables\"\n";
+    let c = Config::parse(text, FILE).unwrap();
+    let u = c.networks["1_provider"].unnat.clone().unwrap();
+    assert_eq!(u.destinations.len(), 2);
+    assert_eq!(u.sources, None);
+    assert_eq!(u.backend, BackendChoice::Nftables);
+    // Only unnat, no VLANs: fine.
+    assert!(
+        Config::parse(
+            "[networks.n.unnat]\ndestinations = [\"10.12.8.0/22\"]\n",
+            FILE
+        )
+        .is_ok()
+    );
+    let u = |body: &str| {
+        one_error(&format!(
+            "[networks.n]\nvlans = []\n[networks.n.unnat]\n{body}\n"
+        ))
+    };
+    let e = u("destinations = [\"10.12.8.1/22\"]");
+    assert!(e.contains(":4: networks.n.unnat.destinations[0]: \"10.12.8.1/22\" is a host address; write the prefix 10.12.8.0/22"), "{e}");
+    assert!(u("destinations = []").contains("networks.n.unnat.destinations: is empty"));
+    assert!(u("sources = [\"10.12.4.0/22\"]").contains("missing key `destinations`"));
+    assert!(
+        u("destinations = [\"10.12.8.0/22\"]\nsources = [\"10.12.0.0/16\"]")
+            .contains("10.12.0.0/16 overlaps destination 10.12.8.0/22")
+    );
+    assert!(
+        u("destinations = [\"10.12.8.0/22\"]\nbackend = \"pf\"")
+            .contains("networks.n.unnat.backend: expected \"auto\"")
+    );
+    assert!(
+        u("destinations = [\"10.12.8.0/22\"]\nzone = 1")
+            .contains("networks.n.unnat.zone: unknown key")
+    );
 }

@@ -8,6 +8,8 @@ fn net(vlans: Vec<VlanConfig>) -> NetworkConfig {
     NetworkConfig {
         name: "1_provider".into(),
         strict: false,
+        unnat: None,
+        firewalld_zone: None,
         vlans,
     }
 }

@@ -10,6 +10,8 @@ fn info(active: bool, autostart: bool, mode: Option<&str>) -> NetInfo {
         autostart,
         bridge: Some("virbr1".into()),
         forward_mode: mode.map(Into::into),
+        subnets: vec![],
+        nat_ipv6: false,
     }
 }
 
@@ -17,6 +19,8 @@ fn net() -> NetworkConfig {
     NetworkConfig {
         name: "1_provider".into(),
         strict: false,
+        unnat: None,
+        firewalld_zone: None,
         vlans: vec![VlanConfig {
             id: 104,
             name: None,
