@@ -5,6 +5,7 @@ use serde::Serialize;
 use super::{Ctx, NetInfo};
 use crate::config::NetworkConfig;
 use crate::error::{Error, Result};
+use crate::firewall;
 use crate::model::{Observed, owner_mark};
 use crate::netlink::{Net, Rtnl};
 use crate::plan;
@@ -33,6 +34,9 @@ pub struct NetworkStatus {
     pub vlans: Vec<VlanStatus>,
     /// The last hook or command outcome from the run dir.
     pub last: Option<Outcome>,
+    /// The un-NAT exemption: `null` when not configured, else "present",
+    /// "missing" or "not-applicable" (e.g. not a NAT network).
+    pub unnat: Option<&'static str>,
 }
 
 /// Compares one network's config with the host (pure).
@@ -49,6 +53,7 @@ pub fn compare(
         bridge: info.and_then(|i| i.bridge.clone()),
         vlans: Vec::new(),
         last,
+        unnat: None,
     };
     let Some(info) = info else {
         st.state = "undefined";
@@ -114,17 +119,25 @@ pub fn run(cx: &Ctx, only: Option<&str>) -> Result<Vec<NetworkStatus>> {
     let infos = cx.libvirt.networks()?;
     let obs = Rtnl::open()?.observe()?;
     let rundir = RunDir::new(cx.run_dir);
+    let mut fw = firewall::Sys;
     Ok(cfg
         .networks
         .values()
         .filter(|n| only.is_none_or(|o| o == n.name))
         .map(|n| {
-            compare(
-                n,
-                infos.iter().find(|i| i.name == n.name),
-                &obs,
-                rundir.read(&n.name),
-            )
+            let info = infos.iter().find(|i| i.name == n.name);
+            let mut st = compare(n, info, &obs, rundir.read(&n.name));
+            if let (Some(u), Some(info)) = (&n.unnat, info.filter(|i| i.active)) {
+                st.unnat = Some(match firewall::exemptions(u, &info.hook_network()) {
+                    Err(_) => "not-applicable",
+                    Ok(exs) if firewall::present(&n.name, &exs, &mut fw) => "present",
+                    Ok(_) => {
+                        st.state = "drift";
+                        "missing"
+                    }
+                });
+            }
+            st
         })
         .collect())
 }
@@ -132,7 +145,7 @@ pub fn run(cx: &Ctx, only: Option<&str>) -> Result<Vec<NetworkStatus>> {
 pub fn print(list: &[NetworkStatus], color: bool) {
     let paint = |s: &str| {
         let code = match s {
-            "ok" => "32",
+            "ok" | "present" => "32",
             "inactive" | "missing" | "drifted" => "33",
             _ => "31",
         };
@@ -160,6 +173,9 @@ pub fn print(list: &[NetworkStatus], color: bool) {
             for d in &v.details {
                 println!("             - {d}");
             }
+        }
+        if let Some(u) = n.unnat {
+            println!("  unnat exemption: {}", paint(u));
         }
         if let Some(o) = &n.last {
             println!(

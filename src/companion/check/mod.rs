@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::{Ctx, NetInfo};
 use crate::config::NetworkConfig;
 use crate::error::Result;
+use crate::firewall;
 use crate::install::ENTRY_NAME;
 use crate::model::{Observed, owner_mark};
 use crate::netlink::{Net, Rtnl};
@@ -189,7 +190,7 @@ pub fn g4(info: &NetInfo, has_unnat: bool) -> Vec<Check> {
     ];
     let mode = info.forward_mode.as_deref();
     out.push(match mode {
-        Some("nat") if has_unnat => c("G4", Status::Pass, "forward mode nat, with the un-NAT exemption configured"),
+        Some("nat") if has_unnat => c("G4", Status::Pass, "forward mode nat, with net-hook's un-NAT exemption in place for the VLANs' subnets"),
         Some("nat") => c("G4", Status::Warn, "forward mode nat: traffic from the network to the VLANs' subnets is masqueraded to the gateway address (works statefully; the far side sees the gateway, not the client)"),
         Some(m) => c("G4", Status::Pass, format!("forward mode {m}")),
         None => c("G4", Status::Pass, "isolated network (no forward)"),
@@ -471,7 +472,14 @@ pub fn run(cx: &Ctx, network: &str) -> Result<Report> {
         need_v6,
     ));
     checks.push(g3(&info, &obs));
-    checks.extend(g4(&info, false));
+    let exempted = match (&net, info.active) {
+        (Some(n), true) => n.unnat.as_ref().is_some_and(|u| {
+            firewall::exemptions(u, &info.hook_network())
+                .is_ok_and(|exs| firewall::present(network, &exs, &mut firewall::Sys))
+        }),
+        _ => false,
+    };
+    checks.extend(g4(&info, exempted));
     let mut needles = vec![bridge.clone()];
     if let Some(n) = &net {
         for v in &n.vlans {
