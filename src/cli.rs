@@ -325,6 +325,22 @@ fn config_check(paths: &Paths) -> u8 {
                 }
             );
         }
+        if let Some(u) = &net.unnat {
+            let src = match &u.sources {
+                Some(s) => s
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                None => "the network's own subnets".to_string(),
+            };
+            let dst: Vec<String> = u.destinations.iter().map(ToString::to_string).collect();
+            println!(
+                "  unnat: no masquerade from {src} to {} (backend {:?})",
+                dst.join(", "),
+                u.backend
+            );
+        }
     }
     0
 }
