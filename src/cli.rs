@@ -120,7 +120,13 @@ enum Command {
     ///
     /// Needs no libvirt. Exit status: 0 done, 1 something could not be removed.
     Teardown {
-        network: String,
+        /// The network; or --all.
+        #[arg(required_unless_present = "all")]
+        network: Option<String>,
+        /// Everything net-hook owns: every marked VLAN, every exemption rule
+        /// and table, on both firewall backends (for package removal).
+        #[arg(long, conflicts_with = "network")]
+        all: bool,
         #[arg(long)]
         dry_run: bool,
     },
@@ -201,7 +207,11 @@ pub fn main(args: Vec<OsString>, connector: Option<Connector>) -> u8 {
         Command::Uninstall { hooks_dir, dry_run } => {
             report(install::uninstall(&hooks_dir, dry_run))
         }
-        Command::Teardown { network, dry_run } => {
+        Command::Teardown {
+            network,
+            all,
+            dry_run,
+        } => {
             let cx = Ctx {
                 config: &paths.config,
                 run_dir: &paths.run_dir,
@@ -209,7 +219,12 @@ pub fn main(args: Vec<OsString>, connector: Option<Connector>) -> u8 {
                 root: PathBuf::from("/"),
                 libvirt: &NoLibvirt,
             };
-            finish(companion::teardown(&cx, &network, dry_run).map(print_actions))
+            let res = match (all, network) {
+                (true, _) => companion::teardown_all(&cx, dry_run),
+                (false, Some(n)) => companion::teardown(&cx, &n, dry_run),
+                (false, None) => Err(Error::Usage("name a network, or pass --all".into())),
+            };
+            finish(res.map(print_actions))
         }
         cmd => {
             let Some(connector) = connector else {

@@ -592,6 +592,54 @@ pub fn remove(network: &str, r: &mut dyn Runner) -> (Vec<String>, Vec<Error>) {
     (actions, errors)
 }
 
+/// Removes every net-hook rule and table, whatever network they are for.
+pub fn remove_all(r: &mut dyn Runner) -> (Vec<String>, Vec<Error>) {
+    let (mut actions, mut errors) = (Vec::new(), Vec::new());
+    for prog in ["iptables", "ip6tables"] {
+        if !r.has(prog) {
+            continue;
+        }
+        let listing = match r.run(&argv(&[prog, "-w", "-t", "nat", "-S", "POSTROUTING"]), None) {
+            Ok((0, out, _)) => out,
+            _ => continue,
+        };
+        let rules: Vec<Vec<String>> = listing
+            .lines()
+            .map(split_words)
+            .filter(|w| w.len() > 2 && w[0] == "-A" && w[1] == "POSTROUTING")
+            .filter(|w| {
+                w.windows(2)
+                    .any(|p| p[0] == "--comment" && p[1].starts_with(crate::model::OWNER_PREFIX))
+            })
+            .map(|w| w[2..].to_vec())
+            .collect();
+        for rule in rules {
+            match delete_ipt(prog, &rule, r) {
+                Ok(()) => actions.push(format!("remove exemption ({prog}: {})", rule.join(" "))),
+                Err(e) => errors.push(e),
+            }
+        }
+    }
+    if r.has("nft") {
+        for fam in ["ip", "ip6"] {
+            if r.run(&argv(&["nft", "list", "table", fam, NFT_TABLE]), None)
+                .is_ok_and(|(c, _, _)| c == 0)
+            {
+                match r.run(&argv(&["nft", "delete", "table", fam, NFT_TABLE]), None) {
+                    Ok((0, _, _)) => {
+                        actions.push(format!("remove nftables table {fam} {NFT_TABLE}"))
+                    }
+                    Ok((_, _, e)) => {
+                        errors.push(fw_err(format!("nft: deleting table {fam} {NFT_TABLE}"), &e))
+                    }
+                    Err(e) => errors.push(e),
+                }
+            }
+        }
+    }
+    (actions, errors)
+}
+
 /// firewalld, when it runs, puts an interface it does not know in its
 /// default zone, where forwarding may be rejected: put VLANs in `zone`
 /// (libvirt's bridges are in `libvirt`). Runtime only; `reconcile` after a

@@ -123,6 +123,20 @@ impl RunDir {
         toml::from_str(&text).ok()
     }
 
+    /// Every network's last outcome.
+    pub fn list(&self) -> Vec<Outcome> {
+        let Ok(rd) = fs::read_dir(self.path.join("networks")) else {
+            return vec![];
+        };
+        let mut out: Vec<Outcome> = rd
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "toml"))
+            .filter_map(|e| toml::from_str(&fs::read_to_string(e.path()).ok()?).ok())
+            .collect();
+        out.sort_by(|a, b| a.network.cmp(&b.network));
+        out
+    }
+
     /// Replaces the network's record atomically (write + rename).
     pub fn write(&self, o: &Outcome) -> Result<()> {
         let path = self.record_path(&o.network);

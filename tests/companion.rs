@@ -210,3 +210,71 @@ fn the_hook_binary_does_not_link_libvirt() {
     assert!(!hook.contains("libvirt"), "{hook}");
     assert!(ldd(env!("CARGO_BIN_EXE_net-hook-virt")).contains("libvirt.so"));
 }
+
+#[test]
+fn teardown_all_removes_everything_net_hook_owns_and_nothing_else() {
+    if !root() {
+        return;
+    }
+    let ns = Ns::new("tdall");
+    for (dev, alias) in [
+        ("a0", Some("net-hook:one")),
+        ("b0", Some("net-hook:two")),
+        ("keep0", Some("admin")),
+        ("keep1", None),
+    ] {
+        ns.ip(&format!("link add {dev} type bridge"));
+        if let Some(a) = alias {
+            ns.ip(&format!("link set {dev} alias {a}"));
+        }
+    }
+    let nsx = |cmd: &str| sh(&format!("ip netns exec {} {cmd}", ns.name));
+    nsx(
+        "iptables -w -t nat -A POSTROUTING -s 10.1.0.0/16 -d 10.2.0.0/16 -m comment --comment net-hook:gone -j RETURN",
+    );
+    nsx("iptables -w -t nat -A POSTROUTING -s 10.3.0.0/16 -j MASQUERADE");
+    nsx("nft add table ip net_hook");
+    nsx("nft add table ip other");
+    let o = ns.nh(&["teardown", "--all", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(ns.exists("a0"), "a dry run changes nothing");
+    let o = ns.nh(&["teardown", "--all"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("one: delete a0") && out.contains("two: delete b0"),
+        "{out}"
+    );
+    assert!(!ns.exists("a0") && !ns.exists("b0") && ns.exists("keep0") && ns.exists("keep1"));
+    let ipt = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.name,
+            "iptables",
+            "-t",
+            "nat",
+            "-S",
+            "POSTROUTING",
+        ])
+        .output()
+        .unwrap();
+    let ipt = text(&ipt.stdout);
+    assert!(
+        !ipt.contains("net-hook:") && ipt.contains("MASQUERADE"),
+        "{ipt}"
+    );
+    let nft = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns.name, "nft", "list", "tables"])
+        .output()
+        .unwrap();
+    let nft = text(&nft.stdout);
+    assert!(
+        !nft.contains("net_hook") && nft.contains("table ip other"),
+        "{nft}"
+    );
+    assert!(
+        ns.nh(&["teardown"]).status.code() == Some(2),
+        "a network or --all is required"
+    );
+}

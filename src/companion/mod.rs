@@ -151,6 +151,61 @@ pub fn apply(cx: &Ctx, network: &str, dry_run: bool) -> Result<Vec<String>> {
 
 /// `teardown NETWORK`: what `stopped` does; removes only what is marked.
 pub fn teardown(cx: &Ctx, network: &str, dry_run: bool) -> Result<Vec<String>> {
+    teardown_one(cx, network, dry_run, false)
+}
+
+/// `teardown --all`: every network that has marked links or an outcome
+/// record, with its firewall exemptions, then whatever net-hook rules and
+/// tables are left. Runs everything; reports the first failure.
+pub fn teardown_all(cx: &Ctx, dry_run: bool) -> Result<Vec<String>> {
+    let obs = Rtnl::open()?.observe()?;
+    let mut names: Vec<String> = obs
+        .links
+        .iter()
+        .filter_map(|l| {
+            l.alias
+                .as_deref()?
+                .strip_prefix(OWNER_PREFIX)
+                .map(str::to_string)
+        })
+        .chain(
+            RunDir::new(cx.run_dir)
+                .list()
+                .into_iter()
+                .map(|o| o.network),
+        )
+        .collect();
+    names.sort();
+    names.dedup();
+    let mut actions = Vec::new();
+    let mut first_err = None;
+    for n in &names {
+        match teardown_one(cx, n, dry_run, true) {
+            Ok(a) => actions.extend(a.into_iter().map(|a| format!("{n}: {a}"))),
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    if !dry_run {
+        let (done, errs) = firewall::remove_all(&mut firewall::Sys);
+        actions.extend(done);
+        if let Some(e) = errs.into_iter().next() {
+            first_err.get_or_insert(e);
+        }
+    }
+    match first_err {
+        None => Ok(actions),
+        Some(e) => Err(e),
+    }
+}
+
+fn teardown_one(
+    cx: &Ctx,
+    network: &str,
+    dry_run: bool,
+    force_firewall: bool,
+) -> Result<Vec<String>> {
     let mut rt = Rtnl::open()?;
     let rundir = RunDir::new(cx.run_dir);
     if dry_run {
@@ -162,11 +217,12 @@ pub fn teardown(cx: &Ctx, network: &str, dry_run: bool) -> Result<Vec<String>> {
     let mut log = Log::system_only(network, "teardown");
     // The config may be gone (package removal): the run dir still knows.
     let cfg = load_config(cx.config).ok();
-    let fw = ops::has_firewall(
-        cfg.as_ref().and_then(|c| c.networks.get(network)),
-        &rundir,
-        network,
-    );
+    let fw = force_firewall
+        || ops::has_firewall(
+            cfg.as_ref().and_then(|c| c.networks.get(network)),
+            &rundir,
+            network,
+        );
     let res = ops::down(network, &mut rt, &mut firewall::Sys, fw, &rundir, &mut log);
     record(&rundir, network, "teardown", &res);
     res.map(|d| d.actions)
