@@ -103,6 +103,13 @@ t_ok "net-start" vm_virsh net-start 1_provider
 t_eq "started added it again" 1 "$(iptables -t nat -S POSTROUTING | grep -c 'net-hook:1_provider')"
 t_match "started's outcome names the backend" 'unnat_backend = "iptables"' "$(cat /run/net-hook/networks/1_provider.toml)"
 
+# A wipe (nft flush ruleset, restarting nftables) takes the exemption with
+# it; reconcile puts it back.
+iptables -t nat -D POSTROUTING -s 10.12.4.0/22 -d 10.12.8.0/22 -m comment --comment net-hook:1_provider -j RETURN
+t_eq "the exemption is gone after the wipe" 0 "$(iptables -t nat -S POSTROUTING | grep -c 'net-hook:')"
+t_match "reconcile restores it" 'exempt 10\.12\.4\.0/22 -> 10\.12\.8\.0/22' "$(net-hook reconcile 2>&1)"
+t_eq "exactly one rule after reconcile" 1 "$(iptables -t nat -S POSTROUTING | grep -c 'net-hook:1_provider')"
+
 t_ok "teardown" net-hook teardown 1_provider
 t_eq "teardown removed the exemption" 0 "$(iptables -t nat -S POSTROUTING | grep -c 'net-hook:')"
 t_check "no AppArmor denials" "$(vm_apparmor_denials)"
