@@ -72,6 +72,41 @@ impl Observed {
             .unwrap_or_else(|| format!("ifindex {index}"))
     }
 
+    /// Adds a stand-in for a bridge libvirt has not created yet (dry runs,
+    /// the `start` preflight); returns false when the bridge exists.
+    pub fn assume_bridge(&mut self, bridge: &str) -> bool {
+        if self.link_by_name(bridge).is_some() {
+            return false;
+        }
+        let index = self.links.iter().map(|l| l.index).max().unwrap_or(0) + 1;
+        self.links.push(Link {
+            index,
+            name: bridge.to_string(),
+            kind: Some("bridge".into()),
+            mtu: 1500,
+            up: true,
+            ..Link::default()
+        });
+        true
+    }
+
+    /// The networks that have links marked as theirs, sorted, once each.
+    pub fn owners(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .links
+            .iter()
+            .filter_map(|l| {
+                l.alias
+                    .as_deref()?
+                    .strip_prefix(OWNER_PREFIX)
+                    .map(str::to_string)
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     pub fn addrs_of(&self, index: u32) -> impl Iterator<Item = &Addr> {
         self.addrs.iter().filter(move |a| a.index == index)
     }

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::firewall::{self, Runner};
 use crate::hookdata::HookNetwork;
 use crate::log::Log;
-use crate::model::{Link, Observed};
+use crate::model::Observed;
 use crate::netlink::Net;
 use crate::plan::{self, Problem, Step};
 use crate::state::{BridgeVid, Outcome, RunDir, now};
@@ -241,24 +241,12 @@ pub fn outcome(network: &str, op: &str, res: &Result<Done>) -> Outcome {
 /// For a dry run on a host where the bridge does not exist (yet): plan as if
 /// libvirt had just created it.
 pub fn with_bridge(mut obs: Observed, bridge: &str) -> (Observed, Option<String>) {
-    if obs.link_by_name(bridge).is_some() {
-        return (obs, None);
-    }
-    let index = obs.links.iter().map(|l| l.index).max().unwrap_or(0) + 1;
-    obs.links.push(Link {
-        index,
-        name: bridge.to_string(),
-        kind: Some("bridge".into()),
-        mtu: 1500,
-        up: true,
-        ..Link::default()
-    });
-    (
-        obs,
-        Some(format!(
+    let note = obs.assume_bridge(bridge).then(|| {
+        format!(
             "bridge {bridge} does not exist on this host; planned as if libvirt had just created it"
-        )),
-    )
+        )
+    });
+    (obs, note)
 }
 
 /// Prints a dry run's plan (or its problems) to stdout.

@@ -395,18 +395,7 @@ pub fn plan_down(network: &str, obs: &Observed, added_vids: &[(String, u16)]) ->
 /// interface of a target name and every overlapping address is foreign.
 pub fn preflight(net: &NetworkConfig, bridge: &str, obs: &Observed) -> Vec<Problem> {
     let mut obs = obs.clone();
-    if obs.link_by_name(bridge).is_none() {
-        // Stand-in for the bridge libvirt is about to create.
-        let index = obs.links.iter().map(|l| l.index).max().unwrap_or(0) + 1;
-        obs.links.push(Link {
-            index,
-            name: bridge.to_string(),
-            kind: Some("bridge".into()),
-            mtu: 1500,
-            up: true,
-            ..Link::default()
-        });
-    }
+    obs.assume_bridge(bridge);
     match plan_up(net, bridge, &obs) {
         Ok(_) => Vec::new(),
         Err(p) => p,

@@ -16,7 +16,6 @@ use crate::error::{Error, Result};
 use crate::firewall;
 use crate::hookdata;
 use crate::log::Log;
-use crate::model::OWNER_PREFIX;
 use crate::netlink::{Net, Rtnl};
 use crate::ops;
 use crate::plan;
@@ -160,14 +159,8 @@ pub fn teardown(cx: &Ctx, network: &str, dry_run: bool) -> Result<Vec<String>> {
 pub fn teardown_all(cx: &Ctx, dry_run: bool) -> Result<Vec<String>> {
     let obs = Rtnl::open()?.observe()?;
     let mut names: Vec<String> = obs
-        .links
-        .iter()
-        .filter_map(|l| {
-            l.alias
-                .as_deref()?
-                .strip_prefix(OWNER_PREFIX)
-                .map(str::to_string)
-        })
+        .owners()
+        .into_iter()
         .chain(
             RunDir::new(cx.run_dir)
                 .list()
@@ -274,19 +267,11 @@ pub fn reconcile(cx: &Ctx, dry_run: bool) -> Result<(Vec<String>, usize)> {
     }
     // Leftovers: marked links whose network is not active and configured.
     let obs = Rtnl::open()?.observe()?;
-    let mut orphans: Vec<String> = obs
-        .links
-        .iter()
-        .filter_map(|l| {
-            l.alias
-                .as_deref()?
-                .strip_prefix(OWNER_PREFIX)
-                .map(str::to_string)
-        })
+    let orphans: Vec<String> = obs
+        .owners()
+        .into_iter()
         .filter(|n| !keep.contains(n))
         .collect();
-    orphans.sort();
-    orphans.dedup();
     for n in orphans {
         match teardown(cx, &n, dry_run) {
             Ok(_) if dry_run => lines.push(format!(
