@@ -51,35 +51,38 @@ ip -n server link set s0.104 up
 ip -n server route add default via 10.12.8.1
 
 cat >/tmp/udp.py <<'EOF'
-# recv PORT: print the source of the first datagram (5 s limit);
-# send HOST PORT: send a few datagrams (the first may wait for ARP).
+# recv PORT READY: bind, create READY, print the source of the first datagram
+# (10 s limit); send HOST PORT: send for up to 10 s (the first may wait for ARP).
 import socket, sys, time
 if sys.argv[1] == "recv":
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("0.0.0.0", int(sys.argv[2])))
-    s.settimeout(5)
+    open(sys.argv[3], "w").close()
+    s.settimeout(10)
     try:
         print(s.recvfrom(64)[1][0])
     except socket.timeout:
         print("timeout")
 else:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    for _ in range(10):
+    for _ in range(40):
         s.sendto(b"hi", (sys.argv[2], int(sys.argv[3])))
-        time.sleep(0.2)
+        time.sleep(0.25)
 EOF
-seen_source() { # the source address the server sees
-    local port=$((5000 + RANDOM % 1000)) out
-    ip netns exec server python3 /tmp/udp.py recv "$port" >/tmp/seen &
+seen_source() { # the source the server sees (a fresh port: a fresh conntrack entry)
+    local port=$((5000 + RANDOM % 1000))
+    rm -f /tmp/ready
+    ip netns exec server python3 /tmp/udp.py recv "$port" /tmp/ready >/tmp/seen &
     local rpid=$!
-    sleep 0.5
+    # Send only once the receiver is bound: on a loaded host, starting
+    # python in a namespace can take seconds.
+    vm_wait 20 test -e /tmp/ready
     ip netns exec client python3 /tmp/udp.py send 10.12.8.50 "$port" &
     local spid=$!
     wait "$rpid"
     kill "$spid" 2>/dev/null
     wait "$spid" 2>/dev/null
-    out=$(cat /tmp/seen)
-    echo "$out"
+    cat /tmp/seen
 }
 
 t_eq "without the exemption the server sees the gateway (masquerade)" 10.12.8.1 "$(seen_source)"
