@@ -285,7 +285,7 @@ fn config_check(paths: &Paths) -> u8 {
             eprintln!("net-hook: {e}");
             return 1;
         }
-        Ok(config::Loaded::Missing) => {
+        Ok(config::Loaded::Missing | config::Loaded::NotMentioned) => {
             eprintln!("net-hook: {file} does not exist; the hook manages no network until it does");
             return 1;
         }

@@ -101,6 +101,8 @@ impl fmt::Display for ConfigError {
 pub enum Loaded {
     /// No config file: nothing is managed.
     Missing,
+    /// [`load_if_mentions`] only: the file cannot configure the network.
+    NotMentioned,
     Text {
         text: String,
         insecure: Option<Error>,
@@ -111,7 +113,19 @@ pub enum Loaded {
 /// the hook runs as root and acts on what it says. The check applies only
 /// when we are root ourselves; an unprivileged run can do no harm.
 pub fn load(path: &Path) -> Result<Loaded> {
-    use std::io::Read;
+    load_inner(path, None)
+}
+
+/// [`load`] for the hook: first streams the file through the pre-scan
+/// ([`might_mention`]) and stops there if it cannot name `network`, the
+/// common case on a busy host. That path neither keeps the text nor
+/// validates UTF-8, so its cost does not grow with the number of networks.
+pub fn load_if_mentions(path: &Path, network: &str) -> Result<Loaded> {
+    load_inner(path, Some(network))
+}
+
+fn load_inner(path: &Path, prescan: Option<&str>) -> Result<Loaded> {
+    use std::io::{Read, Seek};
     let read_err = |source| Error::ConfigRead {
         path: path.to_path_buf(),
         source,
@@ -121,6 +135,13 @@ pub fn load(path: &Path) -> Result<Loaded> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Loaded::Missing),
         Err(e) => return Err(read_err(e)),
     };
+    if let Some(network) = prescan {
+        // An insecure file that cannot name the network is equally not ours.
+        if !might_mention(&mut file, network).map_err(read_err)? {
+            return Ok(Loaded::NotMentioned);
+        }
+        file.rewind().map_err(read_err)?;
+    }
     let mut insecure = None;
     if nix::unistd::geteuid().is_root() {
         let meta = file.metadata().map_err(read_err)?;
@@ -141,7 +162,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
 /// [`load`] for commands that need the file: missing or insecure is an error.
 pub fn read_file(path: &Path) -> Result<String> {
     match load(path)? {
-        Loaded::Missing => Err(Error::ConfigRead {
+        Loaded::Missing | Loaded::NotMentioned => Err(Error::ConfigRead {
             path: path.to_path_buf(),
             source: std::io::Error::from(std::io::ErrorKind::NotFound),
         }),
@@ -182,26 +203,75 @@ pub fn check_secure(path: &Path, uid: u32, mode: u32) -> Result<()> {
 
 /// Cheap test run before any parsing: false means the text cannot configure
 /// `network`, so the hook may exit at once. It looks for the name as a whole
-/// key token; anything it cannot rule out (escapes, odd names) returns true
-/// and the caller parses for real.
-pub fn might_mention(text: &str, network: &str) -> bool {
-    if network.is_empty()
-        || text.contains('\\')
-        || network
-            .chars()
-            .any(|c| c == '"' || c == '\'' || c == '\\' || c.is_control())
+/// key token; anything it cannot rule out (escapes, odd names, non-ASCII
+/// neighbours) returns true and the caller parses for real.
+pub fn might_mention(text: &mut impl std::io::Read, network: &str) -> std::io::Result<bool> {
+    scan(text, network, 16 * 1024)
+}
+
+/// [`might_mention`] reading `chunk` bytes at a time. A window holds the chunk plus
+/// the previous one's last `name + 1` bytes, so a name split across reads is
+/// still seen with the byte before it.
+fn scan(r: &mut impl std::io::Read, network: &str, chunk: usize) -> std::io::Result<bool> {
+    let name = network.as_bytes();
+    if name.is_empty()
+        || name
+            .iter()
+            .any(|&b| matches!(b, b'"' | b'\'' | b'\\') || b.is_ascii_control())
     {
-        return true;
+        return Ok(true);
     }
-    let before_ok = |c: Option<char>| {
-        c.is_none_or(|c| matches!(c, '.' | '[' | '"' | '\'' | '{' | ',') || c.is_whitespace())
-    };
-    let after_ok = |c: Option<char>| {
-        c.is_none_or(|c| matches!(c, '.' | ']' | '"' | '\'' | '=') || c.is_whitespace())
-    };
-    text.match_indices(network).any(|(i, m)| {
-        before_ok(text[..i].chars().next_back()) && after_ok(text[i + m.len()..].chars().next())
-    })
+    let keep = name.len() + 1;
+    let mut window = vec![0; keep + chunk];
+    let finder = memchr::memmem::Finder::new(name);
+    // `held` bytes carried over; `from_start`: window[0] is the file's first.
+    let (mut held, mut from_start) = (0, true);
+    loop {
+        let n = match r.read(&mut window[held..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let (len, eof) = (held + n, n == 0);
+        // Escapes could spell any name: parse for real.
+        if memchr::memchr(b'\\', &window[held..len]).is_some() {
+            return Ok(true);
+        }
+        for i in finder.find_iter(&window[..len]) {
+            let after = window.get(i + name.len()).filter(|_| i + name.len() < len);
+            if after.is_none() && !eof {
+                break; // its next byte comes with the next read
+            }
+            if i == 0 && !from_start {
+                continue; // judged in the previous window
+            }
+            let before = i.checked_sub(1).map(|j| window[j]);
+            if before_ok(before) && after_ok(after.copied()) {
+                return Ok(true);
+            }
+        }
+        if eof {
+            return Ok(false);
+        }
+        let start = len.saturating_sub(keep);
+        window.copy_within(start..len, 0);
+        held = len - start;
+        from_start &= start == 0;
+    }
+}
+
+// Bytes that may stand next to a bare or quoted key. Non-ASCII bytes could
+// be Unicode whitespace: do not rule them out.
+fn before_ok(b: Option<u8>) -> bool {
+    b.is_none_or(|b| matches!(b, b'.' | b'[' | b'"' | b'\'' | b'{' | b',') || is_space(b))
+}
+
+fn after_ok(b: Option<u8>) -> bool {
+    b.is_none_or(|b| matches!(b, b'.' | b']' | b'"' | b'\'' | b'=') || is_space(b))
+}
+
+fn is_space(b: u8) -> bool {
+    b.is_ascii_whitespace() || b == 0x0b || !b.is_ascii()
 }
 
 impl Config {

@@ -103,8 +103,8 @@ pub fn run(args: &[OsString], paths: &Paths, mode: Mode, stdin: &mut dyn Read) -
         );
         return 0;
     };
-    let (text, insecure) = match config::load(&paths.config) {
-        Ok(Loaded::Missing) => return 0,
+    let (text, insecure) = match config::load_if_mentions(&paths.config, network) {
+        Ok(Loaded::Missing | Loaded::NotMentioned) => return 0,
         Ok(Loaded::Text { text, insecure }) => (text, insecure),
         Err(e) => {
             let mut log = logger(network, op, mode);
@@ -113,9 +113,6 @@ pub fn run(args: &[OsString], paths: &Paths, mode: Mode, stdin: &mut dyn Read) -
             return 0;
         }
     };
-    if !config::might_mention(&text, network) {
-        return 0;
-    }
     let mut log = logger(network, op, mode);
     let file = paths.config.display().to_string();
     let net = match insecure {

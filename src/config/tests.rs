@@ -257,23 +257,77 @@ fn parse_network_ignores_other_networks_mistakes() {
     assert!(Config::parse_network("bogus = 1\n", FILE, "good").is_err());
 }
 
+fn mentions(text: &str, network: &str) -> bool {
+    might_mention(&mut text.as_bytes(), network).unwrap()
+}
+
 #[test]
 fn prescan_rules_out_only_what_cannot_match() {
     let text = include_str!("../../examples/1_provider.toml");
-    assert!(might_mention(text, "1_provider"));
-    assert!(!might_mention(text, "default"));
-    assert!(!might_mention(text, "provider")); // only inside "1_provider"
-    assert!(!might_mention(text, "1_provide"));
-    assert!(might_mention("[networks.\"provider vip\"]", "provider vip"));
-    assert!(might_mention(
+    assert!(mentions(text, "1_provider"));
+    assert!(!mentions(text, "default"));
+    assert!(!mentions(text, "provider")); // only inside "1_provider"
+    assert!(!mentions(text, "1_provide"));
+    assert!(mentions("[networks.\"provider vip\"]", "provider vip"));
+    assert!(mentions(
         "networks = { \"x y\" = { strict = true } }",
         "x y"
     ));
-    assert!(might_mention("[networks.'lit']", "lit"));
-    assert!(might_mention("networks.n.strict = true", "n"));
+    assert!(mentions("[networks.'lit']", "lit"));
+    assert!(mentions("networks.n.strict = true", "n"));
+    assert!(mentions("n", "n"));
+    assert!(!mentions("", "n"));
     // Escapes could spell any name: parse for real.
-    assert!(might_mention("[networks.\"\\u0061\"]", "a"));
-    assert!(might_mention("x", "we\"ird"));
+    assert!(mentions("[networks.\"\\u0061\"]", "a"));
+    assert!(mentions("x", "we\"ird"));
+    // A non-ASCII neighbour might be Unicode whitespace: not ruled out.
+    assert!(mentions("[networks.\u{3000}n]", "n"));
+    assert!(mentions("[networks.\"caf\u{e9}\"]", "caf\u{e9}"));
+    assert!(!mentions("[networks.\"caf\u{e9}s\"]", "caf\u{e9}"));
+}
+
+#[test]
+fn prescan_sees_names_split_across_reads() {
+    // Each case at every chunk size must give what one whole read gives; the
+    // name lands at, before and after every chunk boundary on the way.
+    let pad = "# padding\n".repeat(3);
+    let cases = [
+        (format!("{pad}[networks.net0]\n"), true),
+        (format!("{pad}[networks.xnet0]\n"), false),
+        (format!("{pad}[networks.net0x]\n"), false),
+        (format!("{pad}[networks.xnet0][networks.net0]"), true),
+        ("net0".to_string(), true),
+        ("net0net0 net0x".to_string(), false),
+        ("xnet0 net0".to_string(), true),
+        (format!("{pad}[networks.a] # \\"), true),
+    ];
+    for (text, want) in &cases {
+        for chunk in 1..=text.len() + 1 {
+            let got = scan(&mut text.as_bytes(), "net0", chunk).unwrap();
+            assert_eq!(got, *want, "chunk {chunk}: {text:?}");
+        }
+    }
+}
+
+/// A reader that returns at most `n` bytes per read, like a pipe might.
+struct Trickle<'a>(&'a [u8], usize);
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.1.min(buf.len()).min(self.0.len());
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn prescan_copes_with_short_reads() {
+    let text = "[networks.other]\n[networks.net0]\n";
+    for n in 1..8 {
+        assert!(scan(&mut Trickle(text.as_bytes(), n), "net0", 4).unwrap());
+        assert!(!scan(&mut Trickle(text.as_bytes(), n), "net", 4).unwrap());
+    }
 }
 
 #[test]
