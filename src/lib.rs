@@ -16,3 +16,5 @@ pub mod netlink;
 pub mod ops;
 pub mod plan;
 pub mod state;
+#[cfg(test)]
+mod testutil;

@@ -189,76 +189,23 @@ pub fn print(list: &[NetworkStatus], color: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::VlanConfig;
-    use crate::model::{Addr, Link};
-
-    fn cfg() -> NetworkConfig {
-        NetworkConfig {
-            name: "1_provider".into(),
-            strict: false,
-            unnat: None,
-            firewalld_zone: None,
-            vlans: vec![VlanConfig {
-                id: 104,
-                name: None,
-                addresses: vec!["10.12.8.1/22".parse().unwrap()],
-                mtu: None,
-            }],
-        }
-    }
+    use crate::testutil::{self, bridge, obs, provider, vlan_link};
 
     fn info(active: bool) -> NetInfo {
-        NetInfo {
-            name: "1_provider".into(),
-            active,
-            persistent: true,
-            autostart: true,
-            bridge: Some("virbr1".into()),
-            forward_mode: Some("nat".into()),
-            subnets: vec![],
-            nat_ipv6: false,
-        }
+        testutil::info(active, true, Some("nat"))
     }
 
+    /// virbr1 and virbr1.104 (with `alias`), and `addr` on the VLAN.
     fn host(addr: Option<&str>, alias: Option<&str>) -> Observed {
-        let br = Link {
-            index: 5,
-            name: "virbr1".into(),
-            kind: Some("bridge".into()),
-            mtu: 1500,
-            up: true,
-            vlan_filtering: Some(false),
-            ..Link::default()
-        };
-        let vl = Link {
-            index: 9,
-            name: "virbr1.104".into(),
-            kind: Some("vlan".into()),
-            vlan_id: Some(104),
-            parent: Some(5),
-            mtu: 1500,
-            up: true,
-            alias: alias.map(Into::into),
-            ..Link::default()
-        };
-        Observed {
-            links: vec![br, vl],
-            addrs: addr
-                .map(|a| Addr {
-                    index: 9,
-                    net: a.parse().unwrap(),
-                    link_scope: false,
-                })
-                .into_iter()
-                .collect(),
-            ..Observed::default()
-        }
+        let vlan = vlan_link(9, "virbr1.104", 5, 104, alias);
+        let addrs = addr.map(|a| testutil::addr(9, a)).into_iter().collect();
+        obs(vec![bridge(), vlan], addrs)
     }
 
     #[test]
     fn states() {
         let s = compare(
-            &cfg(),
+            &provider(),
             Some(&info(true)),
             &host(Some("10.12.8.1/22"), Some("net-hook:1_provider")),
             None,
@@ -270,7 +217,7 @@ mod tests {
 
         // An address removed by hand is drift, with the fix spelled out.
         let s = compare(
-            &cfg(),
+            &provider(),
             Some(&info(true)),
             &host(None, Some("net-hook:1_provider")),
             None,
@@ -279,7 +226,7 @@ mod tests {
         assert_eq!(s.vlans[0].details, vec!["add 10.12.8.1/22 to virbr1.104"]);
 
         let s = compare(
-            &cfg(),
+            &provider(),
             Some(&info(true)),
             &Observed {
                 links: host(None, None).links[..1].to_vec(),
@@ -289,15 +236,15 @@ mod tests {
         );
         assert_eq!((s.state, s.vlans[0].state), ("drift", "missing"));
 
-        let s = compare(&cfg(), Some(&info(false)), &host(None, None), None);
+        let s = compare(&provider(), Some(&info(false)), &host(None, None), None);
         assert_eq!(s.state, "inactive");
         assert_eq!(
-            compare(&cfg(), None, &host(None, None), None).state,
+            compare(&provider(), None, &host(None, None), None).state,
             "undefined"
         );
 
         let s = compare(
-            &cfg(),
+            &provider(),
             Some(&info(true)),
             &host(Some("10.12.8.1/22"), Some("net-hook:other")),
             None,

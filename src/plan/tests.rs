@@ -1,74 +1,7 @@
 use super::*;
 use crate::config::VlanConfig;
 use crate::model::Addr;
-
-const MARK: &str = "net-hook:1_provider";
-
-fn net(vlans: Vec<VlanConfig>) -> NetworkConfig {
-    NetworkConfig {
-        name: "1_provider".into(),
-        strict: false,
-        unnat: None,
-        firewalld_zone: None,
-        vlans,
-    }
-}
-
-fn vip() -> VlanConfig {
-    VlanConfig {
-        id: 104,
-        name: None,
-        addresses: vec![ip("10.12.8.1/22")],
-        mtu: None,
-    }
-}
-
-fn ip(s: &str) -> IpNet {
-    s.parse().unwrap()
-}
-
-fn link(index: u32, name: &str, kind: &str) -> Link {
-    Link {
-        index,
-        name: name.into(),
-        kind: Some(kind.into()),
-        mtu: 1500,
-        up: true,
-        ..Link::default()
-    }
-}
-
-fn bridge() -> Link {
-    Link {
-        vlan_filtering: Some(false),
-        ..link(5, "virbr1", "bridge")
-    }
-}
-
-fn vlan_link(index: u32, name: &str, parent: u32, vid: u16, alias: Option<&str>) -> Link {
-    Link {
-        vlan_id: Some(vid),
-        parent: Some(parent),
-        alias: alias.map(Into::into),
-        ..link(index, name, "vlan")
-    }
-}
-
-fn addr(index: u32, s: &str) -> Addr {
-    Addr {
-        index,
-        net: ip(s),
-        link_scope: false,
-    }
-}
-
-fn obs(links: Vec<Link>, addrs: Vec<Addr>) -> Observed {
-    Observed {
-        links,
-        addrs,
-        ..Observed::default()
-    }
-}
+use crate::testutil::{MARK, addr, bridge, ip, link, net, obs, vip, vlan_link};
 
 fn n(s: &str) -> String {
     s.to_string()

@@ -271,3 +271,82 @@ vm_install_hook() {
     mkdir -p /etc/libvirt/hooks/network.d
     install -m 0755 "$1" "/etc/libvirt/hooks/network.d/$2"
 }
+
+# ---------------------------------------------------------------- net-hook
+
+VM_CONFIG=/etc/net-hook/net-hook.toml
+
+# vm_install_binaries DIR: load 8021q and install DIR's net-hook and
+# net-hook-virt into /usr/bin (net-hook finds net-hook-virt next to itself).
+vm_install_binaries() {
+    modprobe 8021q || vm_bail "modprobe 8021q failed"
+    [[ -x $1/net-hook && -x $1/net-hook-virt ]] || vm_bail "no net-hook and net-hook-virt in $1"
+    install -m 0755 "$1/net-hook" "$1/net-hook-virt" /usr/bin/
+}
+
+# vm_write_config [--unnat]: the runbook's config, 1_provider's gateway
+# virbr1.104 = 10.12.8.1/22, with --unnat also its exemption for 10.12.8.0/22.
+vm_write_config() {
+    mkdir -p /etc/net-hook
+    chmod 0755 /etc/net-hook
+    cat >"$VM_CONFIG" <<'CONF'
+[networks.1_provider]
+[[networks.1_provider.vlans]]
+id = 104
+addresses = ["10.12.8.1/22"]
+CONF
+    if [[ ${1:-} == --unnat ]]; then
+        printf '\n[networks.1_provider.unnat]\ndestinations = ["10.12.8.0/22"]\n' >>"$VM_CONFIG"
+    fi
+    chmod 0644 "$VM_CONFIG"
+}
+
+# ---------------------------------------------------------------- packets
+
+# vm_plug NS PORT: a namespace NS whose interface PORT is a port of virbr1.
+vm_plug() {
+    ip netns add "$1" &&
+        ip link add "$2" type veth peer name "$2p" &&
+        ip link set "$2p" master virbr1 up &&
+        ip link set "$2" netns "$1" &&
+        ip -n "$1" link set lo up &&
+        ip -n "$1" link set "$2" up
+}
+
+# vm_udp_peers: "client", a guest on virbr1 (10.12.5.20, via 10.12.4.1), and
+# "server", a host on VLAN 104 of the same bridge (10.12.8.50, via the
+# gateway 10.12.8.1). Needs virbr1 up.
+vm_udp_peers() {
+    {
+        vm_plug client c0 &&
+            ip -n client addr add 10.12.5.20/22 dev c0 &&
+            ip -n client route add default via 10.12.4.1 &&
+            vm_plug server s0 &&
+            ip -n server link add link s0 name s0.104 type vlan id 104 &&
+            ip -n server addr add 10.12.8.50/22 dev s0.104 &&
+            ip -n server link set s0.104 up &&
+            ip -n server route add default via 10.12.8.1
+    } || vm_bail "could not set up the client and server namespaces"
+}
+
+vm_udp_peers_gone() { ip netns del client; ip netns del server; }
+
+# vm_seen_source: the source address the server sees for UDP from the client
+# ("timeout" if nothing arrives). A fresh port each time: a fresh conntrack
+# entry, so the current rules decide.
+vm_seen_source() {
+    local port=$((5000 + RANDOM % 1000)) dir rpid spid
+    dir=$(mktemp -d /run/nh-probe.XXXXXX)
+    ip netns exec server python3 "$NET_HOOK_REPO/tests/vm/udp-probe.py" recv "$port" "$dir/ready" >"$dir/seen" &
+    rpid=$!
+    # Send only once the receiver is bound: on a loaded host, starting
+    # python in a namespace can take seconds.
+    vm_wait 20 test -e "$dir/ready"
+    ip netns exec client python3 "$NET_HOOK_REPO/tests/vm/udp-probe.py" send 10.12.8.50 "$port" &
+    spid=$!
+    wait "$rpid"
+    kill "$spid" 2>/dev/null
+    wait "$spid" 2>/dev/null
+    cat "$dir/seen"
+    rm -rf "$dir"
+}

@@ -1,46 +1,6 @@
 use super::*;
-use crate::config::VlanConfig;
 use crate::model::{Addr, Link};
-
-fn info(active: bool, autostart: bool, mode: Option<&str>) -> NetInfo {
-    NetInfo {
-        name: "1_provider".into(),
-        active,
-        persistent: true,
-        autostart,
-        bridge: Some("virbr1".into()),
-        forward_mode: mode.map(Into::into),
-        subnets: vec![],
-        nat_ipv6: false,
-    }
-}
-
-fn net() -> NetworkConfig {
-    NetworkConfig {
-        name: "1_provider".into(),
-        strict: false,
-        unnat: None,
-        firewalld_zone: None,
-        vlans: vec![VlanConfig {
-            id: 104,
-            name: None,
-            addresses: vec!["10.12.8.1/22".parse().unwrap()],
-            mtu: None,
-        }],
-    }
-}
-
-fn bridge(up: bool) -> Link {
-    Link {
-        index: 5,
-        name: "virbr1".into(),
-        kind: Some("bridge".into()),
-        mtu: 1500,
-        up,
-        vlan_filtering: Some(false),
-        ..Link::default()
-    }
-}
+use crate::testutil::{addr, bridge, info, provider, vlan_link};
 
 fn statuses(checks: &[Check]) -> Vec<Status> {
     checks.iter().map(|c| c.status).collect()
@@ -74,11 +34,18 @@ fn g3_bridge() {
         ..Observed::default()
     };
     assert_eq!(
-        g3(&info(true, true, Some("nat")), &obs(vec![bridge(true)])).status,
+        g3(&info(true, true, Some("nat")), &obs(vec![bridge()])).status,
         Status::Pass
     );
     assert_eq!(
-        g3(&info(true, true, Some("nat")), &obs(vec![bridge(false)])).status,
+        g3(
+            &info(true, true, Some("nat")),
+            &obs(vec![Link {
+                up: false,
+                ..bridge()
+            }])
+        )
+        .status,
         Status::Fail
     );
     assert_eq!(
@@ -91,7 +58,7 @@ fn g3_bridge() {
     );
     let veth = Link {
         kind: Some("veth".into()),
-        ..bridge(true)
+        ..bridge()
     };
     let f = g3(&info(true, true, Some("nat")), &obs(vec![veth]));
     assert!(
@@ -181,7 +148,7 @@ fn g5_finds_other_managers_on_a_file_tree() {
 #[test]
 fn g6_states() {
     let base = |extra: Vec<Link>, addrs: Vec<Addr>| {
-        let mut links = vec![bridge(true)];
+        let mut links = vec![bridge()];
         links.extend(extra);
         Observed {
             links,
@@ -189,24 +156,10 @@ fn g6_states() {
             ..Observed::default()
         }
     };
-    let vlan = |alias: Option<&str>| Link {
-        index: 9,
-        name: "virbr1.104".into(),
-        kind: Some("vlan".into()),
-        vlan_id: Some(104),
-        parent: Some(5),
-        mtu: 1500,
-        up: true,
-        alias: alias.map(Into::into),
-        ..Link::default()
-    };
-    let a = |i, s: &str| Addr {
-        index: i,
-        net: s.parse().unwrap(),
-        link_scope: false,
-    };
+    let vlan = |alias| vlan_link(9, "virbr1.104", 5, 104, alias);
+    let a = addr;
     let one = |obs: &Observed, active| {
-        let c = g6(&net(), &info(active, true, Some("nat")), obs);
+        let c = g6(&provider(), &info(active, true, Some("nat")), obs);
         assert_eq!(c.len(), 1, "{c:?}");
         c.into_iter().next().unwrap()
     };
@@ -239,7 +192,7 @@ fn g6_states() {
     let holder = Link {
         index: 7,
         name: "virbr2".into(),
-        ..bridge(true)
+        ..bridge()
     };
     let conflict = one(&base(vec![holder], vec![a(7, "10.12.8.1/22")]), true);
     assert!(

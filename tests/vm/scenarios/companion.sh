@@ -7,17 +7,8 @@ set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 bindir=${1:?usage: companion.sh DIR-WITH-BINARIES}
-modprobe 8021q || vm_bail "modprobe 8021q failed"
-# net-hook finds net-hook-virt next to itself.
-install -m 0755 "$bindir/net-hook" "$bindir/net-hook-virt" /usr/bin/
-mkdir -p /etc/net-hook
-cat >/etc/net-hook/net-hook.toml <<'EOF'
-[networks.1_provider]
-[[networks.1_provider.vlans]]
-id = 104
-addresses = ["10.12.8.1/22"]
-EOF
-chmod 0644 /etc/net-hook/net-hook.toml
+vm_install_binaries "$bindir"
+vm_write_config
 net-hook install >/dev/null || vm_bail "net-hook install failed"
 vm_start_libvirtd --apparmor
 vm_virsh net-define "$NET_HOOK_REPO/xml-templates/1_provider.xml" >/dev/null || vm_bail "net-define failed"

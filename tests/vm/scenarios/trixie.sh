@@ -37,37 +37,22 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 bindir=${1:?usage: trixie.sh BINDIR [REPO]}
 repo=${2:-$NET_HOOK_REPO}
 xml=$repo/xml-templates/1_provider.xml
-work=/run/net-hook-test
-mkdir -p "$work"
 
 # ---------------------------------------------------------------- the root
 
 vm_note "kernel $(uname -r); Debian $(cat /etc/debian_version 2>/dev/null)"
 t_match "the guest runs Debian 13" '^13(\.|$)' "$(cat /etc/debian_version 2>/dev/null)"
 [[ -f $xml ]] || vm_bail "$xml not visible in the guest (is the repository mounted? run through tests/vm/run with NET_HOOK_VM_ROOT)"
-[[ -x $bindir/net-hook && -x $bindir/net-hook-virt ]] || vm_bail "no net-hook/net-hook-virt in $bindir"
-modprobe 8021q || vm_bail "modprobe 8021q failed"
 t_match "/etc/libvirt/network.conf sets firewall_backend = \"nftables\"" '^firewall_backend = "nftables"' "$(cat /etc/libvirt/network.conf)"
 
 # ---------------------------------------------------------------- install
 
-install -m 0755 "$bindir/net-hook" "$bindir/net-hook-virt" /usr/bin/
+vm_install_binaries "$bindir"
 t_match "net-hook (built on Debian 12) runs on Debian 13's glibc" '^net-hook [0-9]' "$(net-hook --version 2>&1)"
 t_check "net-hook-virt finds every library it links (libvirt 11.3's libvirt.so.0)" "$(ldd /usr/bin/net-hook-virt 2>&1 | grep -E 'not found|version .* not found')"
 vm_note "glibc $(ldd --version | head -n 1 | awk '{print $NF}')"
 
-mkdir -p /etc/net-hook
-cat >/etc/net-hook/net-hook.toml <<'EOF'
-[networks.1_provider]
-[[networks.1_provider.vlans]]
-id = 104
-addresses = ["10.12.8.1/22"]
-
-[networks.1_provider.unnat]
-destinations = ["10.12.8.0/22"]
-EOF
-chmod 0755 /etc/net-hook
-chmod 0644 /etc/net-hook/net-hook.toml
+vm_write_config --unnat
 t_ok "net-hook config check" net-hook config check
 out=$(net-hook install 2>&1) || vm_bail "net-hook install failed: $out"
 vm_note "net-hook install: $out"
@@ -159,65 +144,17 @@ t_match "status (net-hook-virt against libvirt 11.3) shows the exemption" 'unnat
 
 # ---------------------------------------------------------------- packets
 
-# client: a "guest" on virbr1; server: a host on VLAN 104 of the same bridge
-# (the approach of unnat.sh).
-plug() { # plug NS PORT
-    ip netns add "$1"
-    ip link add "$2" type veth peer name "$2p"
-    ip link set "$2p" master virbr1 up
-    ip link set "$2" netns "$1"
-    ip -n "$1" link set lo up
-    ip -n "$1" link set "$2" up
-}
-plug client c0
-ip -n client addr add 10.12.5.20/22 dev c0
-ip -n client route add default via 10.12.4.1
-plug server s0
-ip -n server link add link s0 name s0.104 type vlan id 104
-ip -n server addr add 10.12.8.50/22 dev s0.104
-ip -n server link set s0.104 up
-ip -n server route add default via 10.12.8.1
+vm_udp_peers
 
-cat >"$work/udp.py" <<'EOF'
-# recv PORT: print the source of the first datagram (10 s limit);
-# send HOST PORT: send a few datagrams (the first may wait for ARP).
-import socket, sys, time
-if sys.argv[1] == "recv":
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("0.0.0.0", int(sys.argv[2])))
-    s.settimeout(10)
-    try:
-        print(s.recvfrom(64)[1][0])
-    except socket.timeout:
-        print("timeout")
-else:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    for _ in range(40):
-        s.sendto(b"hi", (sys.argv[2], int(sys.argv[3])))
-        time.sleep(0.25)
-EOF
-seen_source() { # the source address the server sees (a fresh port: a fresh conntrack entry)
-    local port=$((5000 + RANDOM % 1000))
-    ip netns exec server python3 "$work/udp.py" recv "$port" >"$work/seen" &
-    local rpid=$!
-    sleep 1
-    ip netns exec client python3 "$work/udp.py" send 10.12.8.50 "$port" &
-    local spid=$!
-    wait "$rpid"
-    kill "$spid" 2>/dev/null
-    wait "$spid" 2>/dev/null
-    cat "$work/seen"
-}
-
-t_eq "with the exemption the server sees the client" 10.12.5.20 "$(seen_source)"
+t_eq "with the exemption the server sees the client" 10.12.5.20 "$(vm_seen_source)"
 
 # Control: without net-hook's table, libvirt's nftables masquerade applies;
 # reconcile puts the table back.
 nft delete table ip net_hook
-t_eq "control: without net_hook's table the server sees the gateway (masquerade)" 10.12.8.1 "$(seen_source)"
+t_eq "control: without net_hook's table the server sees the gateway (masquerade)" 10.12.8.1 "$(vm_seen_source)"
 t_match "reconcile restores the exemption" 'exempt 10\.12\.4\.0/22 -> 10\.12\.8\.0/22' "$(net-hook reconcile 2>&1)"
 t_match "table ip net_hook is back" "$rule_re" "$(nh_table)"
-t_eq "after reconcile the server sees the client again" 10.12.5.20 "$(seen_source)"
+t_eq "after reconcile the server sees the client again" 10.12.5.20 "$(vm_seen_source)"
 
 # The hook by hand with the live XML, as the README describes: a second
 # `started` changes nothing. Timed, to tell the hook's share of a slow
@@ -236,11 +173,11 @@ if command -v libvirtd >/dev/null; then vm_restart_libvirtd $aa; else stop_daemo
 vm_note "daemon restart took $(awk -v a="$t0" -v b="$(vm_uptime)" 'BEGIN { printf "%.1f", b - a }')s"
 t_ok "after the restart libvirt's nftables table is there" nft list table ip libvirt_network
 t_eq "exactly one net-hook rule after the restart" 1 "$(nh_table | grep -c 'comment "net-hook:1_provider"')"
-t_eq "after a daemon restart the server still sees the client" 10.12.5.20 "$(seen_source)"
+t_eq "after a daemon restart the server still sees the client" 10.12.5.20 "$(vm_seen_source)"
 
 # ---------------------------------------------------------------- stop
 
-ip netns del client; ip netns del server
+vm_udp_peers_gone
 t_ok "net-destroy 1_provider" virsh_net net-destroy 1_provider
 t_ok "net-destroy removed virbr1.104" vm_wait_link_gone virbr1.104
 t_fails "net-destroy removed table ip net_hook (stopped)" nft list table ip net_hook
