@@ -392,3 +392,31 @@ fn unnat_table() {
             .contains("networks.n.unnat.zone: unknown key")
     );
 }
+
+#[test]
+fn load_if_mentions_reads_large_files_in_chunks() {
+    // 200 networks (beyond several 16 KiB chunks); the last one is asked for.
+    let mut text = String::new();
+    for i in 0..200 {
+        text += &format!(
+            "[networks.net{i:03}]\n[[networks.net{i:03}.vlans]]\nid = 104\naddresses = [\"10.12.8.1/22\"]\n# {}\n",
+            "x".repeat(200)
+        );
+    }
+    assert!(text.len() > 3 * 16 * 1024);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("net-hook.toml");
+    std::fs::write(&path, &text).unwrap();
+    match load_if_mentions(&path, "net199").unwrap() {
+        Loaded::Text { text: got, .. } => assert_eq!(got, text),
+        _ => panic!("net199 is in the file"),
+    }
+    assert!(matches!(
+        load_if_mentions(&path, "net200").unwrap(),
+        Loaded::NotMentioned
+    ));
+    assert!(matches!(
+        load_if_mentions(&dir.path().join("absent.toml"), "net199").unwrap(),
+        Loaded::Missing
+    ));
+}
