@@ -301,6 +301,18 @@ CONF
     chmod 0644 "$VM_CONFIG"
 }
 
+# vm_check_gateway LABEL: the checks of "the gateway is up": virbr1.104 is
+# VLAN 104 on virbr1 with 10.12.8.1/22, UP, and marked as net-hook's.
+vm_check_gateway() {
+    local d
+    d=$(ip -d addr show dev virbr1.104 2>&1)
+    t_match "$1: virbr1.104 is VLAN 104 on virbr1" 'virbr1\.104@virbr1: .*' "$d"
+    t_match "$1: 802.1Q id 104" 'vlan protocol 802\.1Q id 104 ' "$d"
+    t_match "$1: has 10.12.8.1/22" 'inet 10\.12\.8\.1/22 ' "$d"
+    t_match "$1: is administratively UP" '<[^>]*\bUP\b[^>]*>' "$d"
+    t_match "$1: marked as net-hook's" 'alias net-hook:1_provider' "$d"
+}
+
 # ---------------------------------------------------------------- packets
 
 # vm_plug NS PORT: a namespace NS whose interface PORT is a port of virbr1.

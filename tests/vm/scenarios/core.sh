@@ -34,17 +34,6 @@ EOF
     chmod 0644 "$conf"
 }
 
-# The checks of "the gateway is up": VLAN 104 on virbr1, 10.12.8.1/22, UP, marked.
-check_gateway() { # check_gateway LABEL
-    local d
-    d=$(ip -d addr show dev virbr1.104 2>&1)
-    t_match "$1: virbr1.104 is VLAN 104 on virbr1" 'virbr1\.104@virbr1: .*' "$d"
-    t_match "$1: 802.1Q id 104" 'vlan protocol 802\.1Q id 104 ' "$d"
-    t_match "$1: has 10.12.8.1/22" 'inet 10\.12\.8\.1/22 ' "$d"
-    t_match "$1: is administratively UP" '<[^>]*\bUP\b[^>]*>' "$d"
-    t_match "$1: marked as net-hook's" 'alias net-hook:1_provider' "$d"
-}
-
 modprobe 8021q || vm_bail "modprobe 8021q failed"
 install -m 0755 "$src_bin" /usr/bin/net-hook
 write_config false
@@ -61,7 +50,7 @@ denials_before=$(vm_apparmor_denials | wc -l)
 
 vm_virsh net-define "$templates/1_provider.xml" >/dev/null || vm_bail "net-define 1_provider failed"
 t_ok "net-start 1_provider" vm_virsh net-start 1_provider
-check_gateway "after net-start"
+vm_check_gateway "after net-start"
 t_match "outcome recorded" 'result = "ok"' "$(cat "$rec/1_provider.toml" 2>&1)"
 
 t_ok "net-destroy 1_provider" vm_virsh net-destroy 1_provider
@@ -69,10 +58,10 @@ t_ok "virbr1.104 is gone after net-destroy" vm_link_absent virbr1.104
 t_match "stopped recorded" 'op = "stopped"' "$(cat "$rec/1_provider.toml" 2>&1)"
 
 t_ok "net-start 1_provider again" vm_virsh net-start 1_provider
-check_gateway "after the second start"
+vm_check_gateway "after the second start"
 
 vm_restart_libvirtd --apparmor
-check_gateway "after a libvirtd restart"
+vm_check_gateway "after a libvirtd restart"
 
 # A network net-hook does not manage: nothing is created, nothing recorded.
 vm_virsh net-define "$templates/test/route.xml" >/dev/null
@@ -144,7 +133,7 @@ t_match "strict: the error is net-hook's message naming the holder" 'net-hook: n
 t_ok "strict: no bridge leaked" vm_link_absent virbr1
 ip link del virbr2
 t_ok "strict: net-start works once the conflict is gone" vm_virsh net-start 1_provider
-check_gateway "strict, after the conflict is gone"
+vm_check_gateway "strict, after the conflict is gone"
 
 denials=$(vm_apparmor_denials | tail -n +"$((denials_before + 1))")
 t_check "no AppArmor denials while libvirtd ran the hook" "$denials"

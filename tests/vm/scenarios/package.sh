@@ -42,17 +42,6 @@ pkg_run() {
 
 pkg_status() { dpkg-query -W -f='${db:Status-Abbrev}${Version}' net-hook 2>/dev/null; }
 
-# The checks of "the gateway is up": VLAN 104 on virbr1, 10.12.8.1/22, UP, marked.
-check_gateway() { # check_gateway LABEL
-    local d
-    d=$(ip -d addr show dev virbr1.104 2>&1)
-    t_match "$1: virbr1.104 is VLAN 104 on virbr1" 'virbr1\.104@virbr1: .*' "$d"
-    t_match "$1: 802.1Q id 104" 'vlan protocol 802\.1Q id 104 ' "$d"
-    t_match "$1: has 10.12.8.1/22" 'inet 10\.12\.8\.1/22 ' "$d"
-    t_match "$1: is administratively UP" '<[^>]*\bUP\b[^>]*>' "$d"
-    t_match "$1: marked as net-hook's" 'alias net-hook:1_provider' "$d"
-}
-
 exemption_rules() { iptables -w -t nat -S POSTROUTING 2>/dev/null | grep -c -- 'net-hook:1_provider'; }
 
 out=""
@@ -143,7 +132,7 @@ t_ok "config check on the edited config" net-hook config check
 vm_restart_libvirtd --apparmor
 vm_virsh net-define "$templates/1_provider.xml" >/dev/null || vm_bail "net-define 1_provider failed"
 t_ok "net-start 1_provider" vm_virsh net-start 1_provider
-check_gateway "packaged hook, after net-start"
+vm_check_gateway "packaged hook, after net-start"
 t_eq "the NAT exemption is in place" 1 "$(exemption_rules)"
 t_match "outcome recorded by the hook" 'result = "ok"' "$(cat /run/net-hook/networks/1_provider.toml 2>&1)"
 
@@ -159,7 +148,7 @@ out=$(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin $execstart 2>&1)
 rc=$?
 printf '%s\n' "$out" | _t_diag
 t_eq "the unit's ExecStart exits 0" 0 "$rc"
-check_gateway "after the unit's ExecStart"
+vm_check_gateway "after the unit's ExecStart"
 t_eq "the unit's ExecStart restored the exemption" 1 "$(exemption_rules)"
 
 # ------------------------------------------------ 5. upgrade N -> N+1
@@ -168,14 +157,14 @@ sum=$(sha256sum "$conf")
 pkg_run "upgrade: dpkg -i $v2" out dpkg -i "$deb2"
 t_eq "upgrade: installed" "ii $v2" "$(pkg_status)"
 t_eq "upgrade: the gateway was not touched (same ifindex)" "$ifindex" "$(cat /sys/class/net/virbr1.104/ifindex 2>&1)"
-check_gateway "after the upgrade"
+vm_check_gateway "after the upgrade"
 t_eq "upgrade: the exemption is still there, once" 1 "$(exemption_rules)"
 t_eq "upgrade: the edited config is untouched" "$sum" "$(sha256sum "$conf" 2>&1)"
 t_check "upgrade: no .dpkg-* files next to the config" "$(ls /etc/net-hook | grep -v '^net-hook\.toml$')"
 t_eq "upgrade: the hook entry is unchanged" /usr/bin/net-hook "$(readlink "$entry" 2>&1)"
 t_ok "upgrade: net-destroy" vm_virsh net-destroy 1_provider
 t_ok "upgrade: net-start" vm_virsh net-start 1_provider
-check_gateway "the upgraded hook, after net-start"
+vm_check_gateway "the upgraded hook, after net-start"
 
 denials=$(vm_apparmor_denials | tail -n +"$((denials_before + 1))")
 t_check "no AppArmor denials while libvirtd ran the packaged hook" "$denials"
