@@ -15,21 +15,24 @@ pub fn apply(net: &mut dyn Net, steps: &[Step], mut done: impl FnMut(&Step)) -> 
                 done(step);
                 applied.push(step);
             }
-            Err(cause) => {
-                let rollback = rollback(net, &applied);
-                return Err(Error::Applied {
-                    cause: Box::new(cause),
-                    rollback,
-                });
-            }
+            Err(cause) => return Err(undo(net, &applied, cause)),
         }
     }
     Ok(())
 }
 
+/// Rolls back `applied` because of `cause`: the error to return, with
+/// anything the rollback could not undo.
+pub fn undo(net: &mut dyn Net, applied: &[&Step], cause: Error) -> Error {
+    Error::Applied {
+        rollback: rollback(net, applied),
+        cause: Box::new(cause),
+    }
+}
+
 /// Undoes `applied` in reverse. Changes to an interface this run created are
 /// skipped: deleting the interface undoes them all at once.
-pub fn rollback(net: &mut dyn Net, applied: &[&Step]) -> Vec<String> {
+fn rollback(net: &mut dyn Net, applied: &[&Step]) -> Vec<String> {
     let created: Vec<&str> = applied
         .iter()
         .filter_map(|s| match s {

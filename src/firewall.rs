@@ -237,6 +237,10 @@ pub fn detect(
 /// Reads what [`detect`] needs from the host.
 pub fn detect_host(choice: BackendChoice, r: &mut dyn Runner) -> (Backend, String) {
     let conf = std::fs::read_to_string(NETWORK_CONF).ok();
+    if conf.as_deref().and_then(conf_backend).is_some() {
+        // network.conf decides: no need to spawn the probes.
+        return detect(choice, conf.as_deref(), false, false);
+    }
     let ipt = r.has("iptables")
         && r.run(
             &argv(&["iptables", "-w", "-t", "nat", "-S", "LIBVIRT_PRT"]),
@@ -310,11 +314,17 @@ fn split_words(line: &str) -> Vec<String> {
 /// net-hook's rules for `mark` in an `iptables -S POSTROUTING` listing, as
 /// the words after `-A POSTROUTING`.
 pub fn owned_ipt_rules(listing: &str, mark: &str) -> Vec<Vec<String>> {
+    ipt_rules_where(listing, |c| c == mark)
+}
+
+/// The rules in an `iptables -S POSTROUTING` listing whose comment passes
+/// `owned`, as the words after `-A POSTROUTING`.
+fn ipt_rules_where(listing: &str, owned: impl Fn(&str) -> bool) -> Vec<Vec<String>> {
     listing
         .lines()
         .map(split_words)
         .filter(|w| w.len() > 2 && w[0] == "-A" && w[1] == "POSTROUTING")
-        .filter(|w| w.windows(2).any(|p| p[0] == "--comment" && p[1] == mark))
+        .filter(|w| w.windows(2).any(|p| p[0] == "--comment" && owned(&p[1])))
         .map(|w| w[2..].to_vec())
         .collect()
 }
@@ -348,7 +358,7 @@ pub fn nft_apply_script(network: &str, exs: &[Exemption], stale: &[&str]) -> Str
         .collect();
     let mut s = String::new();
     for fam in ["ip", "ip6"] {
-        let mine: Vec<&Exemption> = exs.iter().filter(|e| nft_family(e) == fam).collect();
+        let mine = of_family(exs, fam);
         if mine.is_empty() {
             if stale.contains(&fam) {
                 s.push_str(&format!("delete chain {fam} {NFT_TABLE} {chain}\n"));
@@ -412,15 +422,13 @@ pub fn ensure(
 
 fn ensure_iptables(network: &str, exs: &[Exemption], r: &mut dyn Runner) -> Result<Vec<String>> {
     let mark = owner_mark(network);
-    let mut added: Vec<Vec<String>> = Vec::new();
+    let mut added: Vec<(&str, Vec<String>)> = Vec::new();
     let mut actions = Vec::new();
     let mut result = Ok(());
     for ex in exs {
         let prog = iptables_for(&ex.src);
         let spec = ipt_spec(ex, &mark);
-        let mut check = argv(&[prog, "-w", "-t", "nat", "-C", "POSTROUTING"]);
-        check.extend(spec.clone());
-        match r.run(&check, None)? {
+        match r.run(&ipt_check(ex, &mark), None)? {
             (0, _, _) => continue,
             (1, _, _) => {}
             (_, _, e) => {
@@ -429,13 +437,13 @@ fn ensure_iptables(network: &str, exs: &[Exemption], r: &mut dyn Runner) -> Resu
             }
         }
         let mut insert = argv(&[prog, "-w", "-t", "nat", "-I", "POSTROUTING", "1"]);
-        insert.extend(spec);
+        insert.extend(spec.iter().cloned());
         match r.run(&insert, None)? {
             (0, _, _) => {
                 actions.push(format!(
                     "exempt {ex} from masquerade ({prog} nat POSTROUTING, rule 1)"
                 ));
-                added.push(insert);
+                added.push((prog, spec));
             }
             (_, _, e) => {
                 result = Err(fw_err(format!("{prog}: inserting the exemption {ex}"), &e));
@@ -444,10 +452,8 @@ fn ensure_iptables(network: &str, exs: &[Exemption], r: &mut dyn Runner) -> Resu
         }
     }
     if let Err(e) = result {
-        for ins in added {
-            let mut del = ins.clone();
-            del.splice(4..7, argv(&["-D", "POSTROUTING"]));
-            let _ = r.run(&del, None);
+        for (prog, spec) in added {
+            let _ = delete_ipt(prog, &spec, r);
         }
         return Err(e);
     }
@@ -478,13 +484,61 @@ fn same_ipt_rule(a: &[String], b: &[String]) -> bool {
 }
 
 fn list_owned_ipt(prog: &str, mark: &str, r: &mut dyn Runner) -> Result<Vec<Vec<String>>> {
+    list_ipt_where(prog, |c| c == mark, r)
+}
+
+/// [`ipt_rules_where`] over `prog`'s live nat POSTROUTING chain.
+fn list_ipt_where(
+    prog: &str,
+    owned: impl Fn(&str) -> bool,
+    r: &mut dyn Runner,
+) -> Result<Vec<Vec<String>>> {
     if !r.has(prog) {
         return Ok(vec![]);
     }
     match r.run(&argv(&[prog, "-w", "-t", "nat", "-S", "POSTROUTING"]), None)? {
-        (0, out, _) => Ok(owned_ipt_rules(&out, mark)),
+        (0, out, _) => Ok(ipt_rules_where(&out, owned)),
         (_, _, e) => Err(fw_err(format!("{prog}: listing nat POSTROUTING"), &e)),
     }
+}
+
+/// Deletes `rules` from `prog`'s nat POSTROUTING, every one even if some fail.
+fn delete_ipt_rules(
+    prog: &str,
+    rules: Vec<Vec<String>>,
+    r: &mut dyn Runner,
+    actions: &mut Vec<String>,
+    errors: &mut Vec<Error>,
+) {
+    for rule in rules {
+        match delete_ipt(prog, &rule, r) {
+            Ok(()) => actions.push(format!("remove exemption ({prog}: {})", rule.join(" "))),
+            Err(e) => errors.push(e),
+        }
+    }
+}
+
+/// `iptables -C`: is the exemption's rule there?
+fn ipt_check(ex: &Exemption, mark: &str) -> Vec<String> {
+    let mut check = argv(&[
+        iptables_for(&ex.src),
+        "-w",
+        "-t",
+        "nat",
+        "-C",
+        "POSTROUTING",
+    ]);
+    check.extend(ipt_spec(ex, mark));
+    check
+}
+
+fn nft_list_chain(fam: &str, chain: &str) -> Vec<String> {
+    argv(&["nft", "list", "chain", fam, NFT_TABLE, chain])
+}
+
+/// The exemptions that belong in nftables family `fam` ("ip" or "ip6").
+fn of_family<'a>(exs: &'a [Exemption], fam: &str) -> Vec<&'a Exemption> {
+    exs.iter().filter(|e| nft_family(e) == fam).collect()
 }
 
 fn delete_ipt(prog: &str, rule: &[String], r: &mut dyn Runner) -> Result<()> {
@@ -501,11 +555,8 @@ fn ensure_nft(network: &str, exs: &[Exemption], r: &mut dyn Runner) -> Result<Ve
     let mut unchanged = true;
     let mut stale = Vec::new();
     for fam in ["ip", "ip6"] {
-        let mine: Vec<&Exemption> = exs.iter().filter(|e| nft_family(e) == fam).collect();
-        let (code, out, _) = r.run(
-            &argv(&["nft", "list", "chain", fam, NFT_TABLE, &chain]),
-            None,
-        )?;
+        let mine = of_family(exs, fam);
+        let (code, out, _) = r.run(&nft_list_chain(fam, &chain), None)?;
         if mine.is_empty() && code == 0 {
             stale.push(fam);
         }
@@ -546,27 +597,15 @@ pub fn remove(network: &str, r: &mut dyn Runner) -> (Vec<String>, Vec<Error>) {
     let (mut actions, mut errors) = (Vec::new(), Vec::new());
     for prog in ["iptables", "ip6tables"] {
         match list_owned_ipt(prog, &mark, r) {
-            Ok(rules) => {
-                for rule in rules {
-                    match delete_ipt(prog, &rule, r) {
-                        Ok(()) => {
-                            actions.push(format!("remove exemption ({prog}: {})", rule.join(" ")))
-                        }
-                        Err(e) => errors.push(e),
-                    }
-                }
-            }
+            Ok(rules) => delete_ipt_rules(prog, rules, r, &mut actions, &mut errors),
             Err(e) => errors.push(e),
         }
     }
     if r.has("nft") {
         let chain = nft_chain(network);
         for fam in ["ip", "ip6"] {
-            if r.run(
-                &argv(&["nft", "list", "chain", fam, NFT_TABLE, &chain]),
-                None,
-            )
-            .is_ok_and(|(c, _, _)| c == 0)
+            if r.run(&nft_list_chain(fam, &chain), None)
+                .is_ok_and(|(c, _, _)| c == 0)
             {
                 match r.run(
                     &argv(&["nft", "delete", "chain", fam, NFT_TABLE, &chain]),
@@ -596,28 +635,9 @@ pub fn remove(network: &str, r: &mut dyn Runner) -> (Vec<String>, Vec<Error>) {
 pub fn remove_all(r: &mut dyn Runner) -> (Vec<String>, Vec<Error>) {
     let (mut actions, mut errors) = (Vec::new(), Vec::new());
     for prog in ["iptables", "ip6tables"] {
-        if !r.has(prog) {
-            continue;
-        }
-        let listing = match r.run(&argv(&[prog, "-w", "-t", "nat", "-S", "POSTROUTING"]), None) {
-            Ok((0, out, _)) => out,
-            _ => continue,
-        };
-        let rules: Vec<Vec<String>> = listing
-            .lines()
-            .map(split_words)
-            .filter(|w| w.len() > 2 && w[0] == "-A" && w[1] == "POSTROUTING")
-            .filter(|w| {
-                w.windows(2)
-                    .any(|p| p[0] == "--comment" && p[1].starts_with(crate::model::OWNER_PREFIX))
-            })
-            .map(|w| w[2..].to_vec())
-            .collect();
-        for rule in rules {
-            match delete_ipt(prog, &rule, r) {
-                Ok(()) => actions.push(format!("remove exemption ({prog}: {})", rule.join(" "))),
-                Err(e) => errors.push(e),
-            }
+        // A chain that cannot be listed has nothing of ours to remove.
+        if let Ok(rules) = list_ipt_where(prog, |c| c.starts_with(crate::model::OWNER_PREFIX), r) {
+            delete_ipt_rules(prog, rules, r, &mut actions, &mut errors);
         }
     }
     if r.has("nft") {
@@ -669,16 +689,9 @@ pub fn firewalld_zone(zone: &str, ifname: &str, add: bool, r: &mut dyn Runner) -
 pub fn present(network: &str, exs: &[Exemption], r: &mut dyn Runner) -> bool {
     let mark = owner_mark(network);
     let ipt = exs.iter().all(|ex| {
-        let mut check = argv(&[
-            iptables_for(&ex.src),
-            "-w",
-            "-t",
-            "nat",
-            "-C",
-            "POSTROUTING",
-        ]);
-        check.extend(ipt_spec(ex, &mark));
-        r.has(iptables_for(&ex.src)) && r.run(&check, None).is_ok_and(|(c, _, _)| c == 0)
+        r.has(iptables_for(&ex.src))
+            && r.run(&ipt_check(ex, &mark), None)
+                .is_ok_and(|(c, _, _)| c == 0)
     });
     if ipt {
         return true;
@@ -686,13 +699,10 @@ pub fn present(network: &str, exs: &[Exemption], r: &mut dyn Runner) -> bool {
     let chain = nft_chain(network);
     r.has("nft")
         && ["ip", "ip6"].iter().all(|fam| {
-            let mine: Vec<&Exemption> = exs.iter().filter(|e| nft_family(e) == *fam).collect();
+            let mine = of_family(exs, fam);
             mine.is_empty()
-                || r.run(
-                    &argv(&["nft", "list", "chain", fam, NFT_TABLE, &chain]),
-                    None,
-                )
-                .is_ok_and(|(c, out, _)| c == 0 && nft_chain_matches(&out, &mine))
+                || r.run(&nft_list_chain(fam, &chain), None)
+                    .is_ok_and(|(c, out, _)| c == 0 && nft_chain_matches(&out, &mine))
         })
 }
 

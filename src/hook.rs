@@ -164,10 +164,10 @@ fn execute(
         (Mode::DryRun, _) | (_, Op::Start) => None,
         _ => Some(rundir.lock()?),
     };
-    let obs = rt.observe()?;
+    // ops::up and ops::down observe the host themselves (under the lock).
     match op {
         Op::Start => {
-            let problems = plan::preflight(net, &bridge?, &obs);
+            let problems = plan::preflight(net, &bridge?, &rt.observe()?);
             if mode == Mode::DryRun {
                 ops::print_problems(&net.name, op.name(), &problems);
             }
@@ -180,7 +180,7 @@ fn execute(
         Op::Started => {
             let bridge = bridge?;
             if mode == Mode::DryRun {
-                let (obs, note) = ops::with_bridge(obs, &bridge);
+                let (obs, note) = ops::with_bridge(rt.observe()?, &bridge);
                 let planned = plan::plan_up(net, &bridge, &obs);
                 ops::print_plan(net, op.name(), &bridge, note, &planned);
                 ops::print_unnat(net, &hn, &mut firewall::Sys);
@@ -190,6 +190,7 @@ fn execute(
         }
         Op::Stopped => {
             if mode == Mode::DryRun {
+                let obs = rt.observe()?;
                 let steps = plan::plan_down(&net.name, &obs, &ops::added_vids(&rundir, &net.name));
                 ops::print_plan(
                     net,

@@ -67,17 +67,15 @@ pub fn up(
         log.info(&s.to_string());
         actions.push(s.to_string());
     })?;
-    // firewalld would put the VLANs in its default zone.
-    if fw.has("firewall-cmd") && firewall::firewalld_running(fw) {
+    // Everything below that fails undoes the VLAN steps too.
+    let applied: Vec<&Step> = steps.iter().collect();
+    // firewalld would put the VLANs in its default zone. Asking it costs a
+    // Python start-up: only when there is a VLAN to place.
+    if !net.vlans.is_empty() && firewall::firewalld_running(fw) {
         for vlan in &net.vlans {
             let name = vlan.ifname(bridge);
             if let Err(cause) = firewall::firewalld_zone(net.zone(), &name, true, fw) {
-                let applied: Vec<&Step> = steps.iter().collect();
-                let rollback = apply::rollback(rt, &applied);
-                return Err(Error::Applied {
-                    cause: Box::new(cause),
-                    rollback,
-                });
+                return Err(apply::undo(rt, &applied, cause));
             }
         }
     }
@@ -91,14 +89,7 @@ pub fn up(
                 actions.extend(a.actions);
                 unnat_backend = Some(a.backend.to_string());
             }
-            Err(cause) => {
-                let applied: Vec<&Step> = steps.iter().collect();
-                let rollback = apply::rollback(rt, &applied);
-                return Err(Error::Applied {
-                    cause: Box::new(cause),
-                    rollback,
-                });
-            }
+            Err(cause) => return Err(apply::undo(rt, &applied, cause)),
         }
     }
     if actions.is_empty() {
