@@ -120,8 +120,7 @@ fn apply_status_teardown_reconcile() {
     ns.ip("link add virbr0 type bridge");
     ns.ip("link set virbr0 up");
     // A leftover of a network that is gone from libvirt and the config.
-    ns.ip("link add old0 type bridge");
-    ns.ip("link set old0 alias net-hook:gone");
+    ns.bridge("old0", Some("net-hook:gone"));
 
     let o = ns.nh(&["apply", TEST_URI, "--dry-run", "default"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
@@ -138,18 +137,9 @@ fn apply_status_teardown_reconcile() {
     assert_eq!(j[0]["state"], "drift");
     assert_eq!(j[0]["vlans"][0]["state"], "missing");
 
-    let has_8021q = std::process::Command::new("ip")
-        .args([
-            "-n", &ns.name, "link", "add", "link", "virbr0", "name", "probe", "type", "vlan", "id",
-            "5",
-        ])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap()
-        .success();
+    let has_8021q = ns.has_8021q("virbr0");
     let o = ns.nh(&["apply", TEST_URI, "default"]);
     if has_8021q {
-        ns.ip("link del probe");
         assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
         assert!(ns.exists("virbr0.104"));
         let again = ns.nh(&["apply", TEST_URI, "default"]);
@@ -184,8 +174,7 @@ fn apply_status_teardown_reconcile() {
     assert!(!ns.exists("old0") && ns.exists("virbr0"));
 
     // teardown needs no libvirt and removes only what is marked.
-    ns.ip("link add mine0 type bridge");
-    ns.ip("link set mine0 alias net-hook:default");
+    ns.bridge("mine0", Some("net-hook:default"));
     let o = ns.nh(&["teardown", "default"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert!(text(&o.stdout).contains("delete mine0"));
@@ -223,12 +212,13 @@ fn teardown_all_removes_everything_net_hook_owns_and_nothing_else() {
         ("keep0", Some("admin")),
         ("keep1", None),
     ] {
-        ns.ip(&format!("link add {dev} type bridge"));
-        if let Some(a) = alias {
-            ns.ip(&format!("link set {dev} alias {a}"));
-        }
+        ns.bridge(dev, alias);
     }
-    let nsx = |cmd: &str| sh(&format!("ip netns exec {} {cmd}", ns.name));
+    // Words split at single spaces, as the shell would split these.
+    let nsx = |cmd: &str| {
+        let w: Vec<&str> = cmd.split(' ').collect();
+        ns.run(w[0], &w[1..], None);
+    };
     nsx(
         "iptables -w -t nat -A POSTROUTING -s 10.1.0.0/16 -d 10.2.0.0/16 -m comment --comment net-hook:gone -j RETURN",
     );
@@ -246,29 +236,15 @@ fn teardown_all_removes_everything_net_hook_owns_and_nothing_else() {
         "{out}"
     );
     assert!(!ns.exists("a0") && !ns.exists("b0") && ns.exists("keep0") && ns.exists("keep1"));
-    let ipt = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns.name,
-            "iptables",
-            "-t",
-            "nat",
-            "-S",
-            "POSTROUTING",
-        ])
-        .output()
-        .unwrap();
-    let ipt = text(&ipt.stdout);
+    let ipt = text(
+        &ns.exec("iptables", &["-t", "nat", "-S", "POSTROUTING"], None)
+            .stdout,
+    );
     assert!(
         !ipt.contains("net-hook:") && ipt.contains("MASQUERADE"),
         "{ipt}"
     );
-    let nft = std::process::Command::new("ip")
-        .args(["netns", "exec", &ns.name, "nft", "list", "tables"])
-        .output()
-        .unwrap();
-    let nft = text(&nft.stdout);
+    let nft = text(&ns.exec("nft", &["list", "tables"], None).stdout);
     assert!(
         !nft.contains("net_hook") && nft.contains("table ip other"),
         "{nft}"

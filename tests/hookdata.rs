@@ -2,8 +2,10 @@
 //! (tests/hookdata/libvirt-9.0: `<name>_<op>_<subop>.argv` holds the exact
 //! argv after the program name, `.xml` the exact stdin).
 
+mod common;
+
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use net_hook::config::Config;
 use net_hook::hookdata;
@@ -11,7 +13,7 @@ use net_hook::model::{Link, Observed};
 use net_hook::plan::{self, Step};
 
 fn recorded() -> Vec<(PathBuf, Vec<String>, String)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hookdata/libvirt-9.0");
+    let dir = common::hookdata_dir();
     let mut out = Vec::new();
     for e in fs::read_dir(&dir).unwrap() {
         let p = e.unwrap().path();
@@ -69,12 +71,10 @@ fn every_recording_parses_and_names_its_network() {
 
 #[test]
 fn forward_modes_and_names_with_spaces() {
+    let all = recorded();
     let mode = |name: &str| {
-        let (_, _, xml) = recorded()
-            .into_iter()
-            .find(|(p, _, _)| p.ends_with(name))
-            .unwrap();
-        hookdata::parse(&xml).unwrap()
+        let (_, _, xml) = all.iter().find(|(p, _, _)| p.ends_with(name)).unwrap();
+        hookdata::parse(xml).unwrap()
     };
     let m = |n: &str| mode(n).forward_mode;
     assert_eq!(m("1_provider_started_begin.argv").as_deref(), Some("nat"));

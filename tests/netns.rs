@@ -138,18 +138,7 @@ fn started_creates_the_vlan_or_fails_cleanly_without_8021q() {
     }
     let ns = Ns::new("create");
     ns.provider_bridge();
-    let probe = Command::new("ip")
-        .args([
-            "-n", &ns.name, "link", "add", "link", "virbr1", "name", "probe", "type", "vlan", "id",
-            "5",
-        ])
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    let has_8021q = probe.success();
-    if has_8021q {
-        ns.ip("link del probe");
-    }
+    let has_8021q = ns.has_8021q("virbr1");
     ns.config(CONFIG);
     let o = ns.hook(&["1_provider", "started", "begin", "-"], &started_xml());
     assert_eq!(o.status.code(), Some(0));
@@ -186,10 +175,7 @@ fn stopped_deletes_only_interfaces_marked_for_the_network() {
         ("other0", Some("net-hook:2_other")),
         ("plain0", None),
     ] {
-        ns.ip(&format!("link add {dev} type bridge"));
-        if let Some(a) = alias {
-            ns.ip(&format!("link set {dev} alias {a}"));
-        }
+        ns.bridge(dev, alias);
     }
     ns.config(CONFIG);
     let xml = hookdata("1_provider_stopped_end.xml");
@@ -299,8 +285,7 @@ fn hook_runs_wait_for_each_other() {
         return;
     }
     let ns = Ns::new("lock");
-    ns.ip("link add own0 type bridge");
-    ns.ip("link set own0 alias net-hook:1_provider");
+    ns.bridge("own0", Some("net-hook:1_provider"));
     ns.config(CONFIG);
     fs::create_dir_all(ns.run_dir()).unwrap();
     // Another run holds the lock until we release it.
@@ -345,10 +330,8 @@ fn concurrent_runs_for_two_networks_both_complete() {
         "{CONFIG}[networks.2_other]\n[[networks.2_other.vlans]]\nid = 5\naddresses = []\n"
     ));
     for i in 0..20 {
-        ns.ip(&format!("link add a{i} type bridge"));
-        ns.ip(&format!("link set a{i} alias net-hook:1_provider"));
-        ns.ip(&format!("link add b{i} type bridge"));
-        ns.ip(&format!("link set b{i} alias net-hook:2_other"));
+        ns.bridge(&format!("a{i}"), Some("net-hook:1_provider"));
+        ns.bridge(&format!("b{i}"), Some("net-hook:2_other"));
     }
     let xml1 = hookdata("1_provider_stopped_end.xml");
     let xml2 = xml1.replace("1_provider", "2_other");

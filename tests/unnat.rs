@@ -18,11 +18,10 @@
 mod common;
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
@@ -36,6 +35,11 @@ const SERVER_PORT: u16 = 7000;
 /// strict: a failure is exit 1 with the reason, not a silent exit 0.
 const UNNAT: &str = "[networks.1_provider]\nstrict = true\nvlans = []\n\n[networks.1_provider.unnat]\ndestinations = [\"10.12.8.0/22\"]\n";
 
+/// libvirt's recorded iptables rules, each with the program that loads it.
+const IPT_FIXTURES: [(&str, &str); 2] = [
+    ("iptables-restore", "libvirt-9.0/iptables-save.txt"),
+    ("ip6tables-restore", "libvirt-9.0/ip6tables-save.txt"),
+];
 /// How `iptables -S` prints net-hook's rule (it quotes the comment).
 const IPT_EXEMPTION: &str = "-A POSTROUTING -s 10.12.4.0/22 -d 10.12.8.0/22 -m comment --comment \"net-hook:1_provider\" -j RETURN";
 /// The table the nftables backend owns (`table ip net-hook`, `table ip6 net-hook`).
@@ -57,38 +61,6 @@ fn fixture(name: &str) -> PathBuf {
 fn read_fixture(name: &str) -> String {
     let p = fixture(name);
     fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-/// `ip netns exec NS PROG ARGS` with optional stdin; the output, whatever the status.
-fn exec_in(ns: &Ns, prog: &str, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut c = Command::new("ip");
-    c.args(["netns", "exec", &ns.name, prog])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c
-        .spawn()
-        .unwrap_or_else(|e| panic!("{prog}: {e} (is it installed?)"));
-    let mut pipe = child.stdin.take().unwrap();
-    if let Some(s) = stdin {
-        pipe.write_all(s.as_bytes()).unwrap();
-    }
-    drop(pipe);
-    child.wait_with_output().unwrap()
-}
-
-/// Like `exec_in`, but the command must succeed; returns its stdout.
-fn run_in(ns: &Ns, prog: &str, args: &[&str], stdin: Option<&str>) -> String {
-    let o = exec_in(ns, prog, args, stdin);
-    assert!(
-        o.status.success(),
-        "{prog} {}: {}{}",
-        args.join(" "),
-        text(&o.stdout),
-        text(&o.stderr)
-    );
-    text(&o.stdout)
 }
 
 /// Runs `f` on a thread that entered namespace `ns`; sockets it creates stay
@@ -196,7 +168,7 @@ impl Lab {
         s.ip("addr add 10.12.8.50/22 dev eth0");
         s.ip("link set eth0 up");
         s.ip("route add default via 10.12.8.1");
-        run_in(r, "sysctl", &["-qw", "net.ipv4.ip_forward=1"], None);
+        r.run("sysctl", &["-qw", "net.ipv4.ip_forward=1"], None);
         lab.router.config(UNNAT);
         lab
     }
@@ -204,18 +176,15 @@ impl Lab {
     fn load_libvirt(&self) {
         match self.backend {
             Backend::Iptables => {
-                let v = run_in(&self.router, "iptables", &["-V"], None);
+                let v = self.router.run("iptables", &["-V"], None);
                 if !v.contains("nf_tables") {
                     eprintln!("note: iptables is not iptables-nft here: {}", v.trim());
                 }
-                let v4 = read_fixture("libvirt-9.0/iptables-save.txt");
-                run_in(&self.router, "iptables-restore", &["-w"], Some(&v4));
-                let v6 = read_fixture("libvirt-9.0/ip6tables-save.txt");
-                run_in(&self.router, "ip6tables-restore", &["-w"], Some(&v6));
+                self.ipt_restore(&["-w"], |saved| saved);
             }
             Backend::Nftables => {
                 let f = fixture("libvirt-nftables.nft");
-                run_in(&self.router, "nft", &["-f", f.to_str().unwrap()], None);
+                self.router.run("nft", &["-f", f.to_str().unwrap()], None);
             }
         }
     }
@@ -225,13 +194,7 @@ impl Lab {
     fn reload_libvirt(&self) {
         match self.backend {
             Backend::Iptables => {
-                for (prog, file) in [
-                    ("iptables-restore", "libvirt-9.0/iptables-save.txt"),
-                    ("ip6tables-restore", "libvirt-9.0/ip6tables-save.txt"),
-                ] {
-                    let script = iptables_reload_script(&read_fixture(file));
-                    run_in(&self.router, prog, &["-w", "--noflush"], Some(&script));
-                }
+                self.ipt_restore(&["-w", "--noflush"], |saved| iptables_reload_script(&saved));
             }
             Backend::Nftables => {
                 // Worst case for anything living in libvirt's tables.
@@ -241,9 +204,17 @@ impl Lab {
         }
     }
 
+    /// For each of IPT_FIXTURES, in order: `PROG ARGS` in the router with
+    /// `script(fixture)` as its stdin.
+    fn ipt_restore(&self, args: &[&str], script: impl Fn(String) -> String) {
+        for (prog, file) in IPT_FIXTURES {
+            self.router
+                .run(prog, args, Some(&script(read_fixture(file))));
+        }
+    }
+
     fn delete_libvirt_nft_tables(&self) {
-        run_in(
-            &self.router,
+        self.router.run(
             "nft",
             &["delete table ip libvirt_network; delete table ip6 libvirt_network"],
             None,
@@ -256,17 +227,13 @@ impl Lab {
     fn libvirt_stops(&self) {
         match self.backend {
             Backend::Iptables => {
-                for (prog, file) in [
-                    ("iptables-restore", "libvirt-9.0/iptables-save.txt"),
-                    ("ip6tables-restore", "libvirt-9.0/ip6tables-save.txt"),
-                ] {
-                    let flush_only: String = iptables_reload_script(&read_fixture(file))
+                self.ipt_restore(&["-w", "--noflush"], |saved| {
+                    iptables_reload_script(&saved)
                         .lines()
                         .filter(|l| !l.starts_with("-A "))
                         .map(|l| format!("{l}\n"))
-                        .collect();
-                    run_in(&self.router, prog, &["-w", "--noflush"], Some(&flush_only));
-                }
+                        .collect()
+                });
             }
             Backend::Nftables => {
                 // libvirt deletes its rules by handle; its chains and the
@@ -276,7 +243,7 @@ impl Lab {
                 for chain in chains {
                     script.push_str(&format!("flush chain ip libvirt_network {chain}\n"));
                 }
-                run_in(&self.router, "nft", &["-f", "-"], Some(&script));
+                self.router.run("nft", &["-f", "-"], Some(&script));
             }
         }
         self.router.ip("link del virbr1");
@@ -337,40 +304,36 @@ impl Lab {
     }
 
     fn iptables_save(&self) -> String {
-        stable_save(&run_in(&self.router, "iptables-save", &[], None))
+        stable_save(&self.router.run("iptables-save", &[], None))
     }
 
     fn ip6tables_save(&self) -> String {
-        stable_save(&run_in(&self.router, "ip6tables-save", &[], None))
+        stable_save(&self.router.run("ip6tables-save", &[], None))
     }
 
     /// The whole nftables ruleset (iptables-nft's tables included), without counters.
     fn nft_ruleset(&self) -> String {
-        run_in(&self.router, "nft", &["-s", "list", "ruleset"], None)
+        self.router.run("nft", &["-s", "list", "ruleset"], None)
     }
 
     fn nft_tables(&self) -> String {
-        run_in(&self.router, "nft", &["list", "tables"], None)
+        self.router.run("nft", &["list", "tables"], None)
     }
 
     fn nft_table(&self, family_name: &str) -> String {
         let mut args = vec!["-s", "list", "table"];
         args.extend(family_name.split(' '));
-        run_in(&self.router, "nft", &args, None)
+        self.router.run("nft", &args, None)
     }
 
     /// nat POSTROUTING's rules in order, as `iptables -S` prints them.
     fn postrouting(&self) -> Vec<String> {
-        run_in(
-            &self.router,
-            "iptables",
-            &["-w", "-t", "nat", "-S", "POSTROUTING"],
-            None,
-        )
-        .lines()
-        .filter(|l| l.starts_with("-A "))
-        .map(str::to_string)
-        .collect()
+        self.router
+            .run("iptables", &["-w", "-t", "nat", "-S", "POSTROUTING"], None)
+            .lines()
+            .filter(|l| l.starts_with("-A "))
+            .map(str::to_string)
+            .collect()
     }
 
     /// Everything both firewalls hold, for "nothing changed" comparisons.
@@ -387,9 +350,9 @@ impl Lab {
     fn assert_exemption_installed(&self, when: &str) {
         let v4 = self.iptables_save();
         let v6 = self.ip6tables_save();
-        let tables = self.nft_tables();
         match self.backend {
             Backend::Iptables => {
+                let tables = self.nft_tables();
                 let pr = self.postrouting();
                 assert_eq!(
                     pr.first().map(String::as_str),
@@ -479,7 +442,7 @@ fn baseline_iptables_libvirt_masquerades_and_a_head_return_exempts() {
     let rule = "-s 10.12.4.0/22 -d 10.12.8.0/22 -m comment --comment net-hook:1_provider -j RETURN";
     let ipt = |cmd: &str| {
         let args: Vec<&str> = cmd.split(' ').chain(rule.split(' ')).collect();
-        run_in(&lab.router, "iptables", &args, None);
+        lab.router.run("iptables", &args, None);
     };
     ipt("-w -t nat -I POSTROUTING 1");
     assert_eq!(lab.postrouting()[0], IPT_EXEMPTION);
@@ -491,7 +454,7 @@ fn baseline_iptables_libvirt_masquerades_and_a_head_return_exempts() {
     // the head: then the exemption sits behind it and no longer works.
     let jump = |cmd: &str| {
         let args: Vec<&str> = cmd.split(' ').collect();
-        run_in(&lab.router, "iptables", &args, None);
+        lab.router.run("iptables", &args, None);
     };
     jump("-w -t nat -D POSTROUTING -j LIBVIRT_PRT");
     jump("-w -t nat -I POSTROUTING 1 -j LIBVIRT_PRT");
@@ -510,14 +473,14 @@ fn baseline_nftables_libvirt_masquerades_and_an_identity_snat_exempts() {
     // An accept in an earlier nat chain does not stop libvirt's masquerade:
     // the nat hooks run until one makes a binding.
     let accept = "table ip nh-accept {\n\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat - 1; policy accept;\n\t\tip saddr 10.12.4.0/22 ip daddr 10.12.8.0/22 accept\n\t}\n}\n";
-    run_in(&lab.router, "nft", &["-f", "-"], Some(accept));
+    lab.router.run("nft", &["-f", "-"], Some(accept));
     assert_eq!(lab.probe(), ROUTER, "accept is not an exemption");
-    run_in(&lab.router, "nft", &["delete table ip nh-accept"], None);
+    lab.router.run("nft", &["delete table ip nh-accept"], None);
     // The shape net-hook's nftables backend uses, by hand.
     let snat = format!(
         "table ip {NFT_TABLE} {{\n\tchain unnat {{\n\t\ttype nat hook postrouting priority srcnat - 1; policy accept;\n\t\t{NFT_EXEMPTION}\n\t}}\n}}\n"
     );
-    run_in(&lab.router, "nft", &["-f", "-"], Some(&snat));
+    lab.router.run("nft", &["-f", "-"], Some(&snat));
     assert!(
         lab.nft_table(&format!("ip {NFT_TABLE}"))
             .contains(NFT_EXEMPTION)
@@ -529,12 +492,8 @@ fn baseline_nftables_libvirt_masquerades_and_an_identity_snat_exempts() {
         CLIENT,
         "its own table survives libvirt's reload"
     );
-    run_in(
-        &lab.router,
-        "nft",
-        &[&format!("delete table ip {NFT_TABLE}")],
-        None,
-    );
+    lab.router
+        .run("nft", &[&format!("delete table ip {NFT_TABLE}")], None);
     assert_eq!(lab.probe(), ROUTER);
 }
 

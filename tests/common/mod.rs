@@ -9,10 +9,13 @@ use std::process::{Command, Output, Stdio};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_net-hook");
 
+/// The recordings from a real libvirtd 9.0 (see tests/hookdata.rs).
+pub fn hookdata_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hookdata/libvirt-9.0")
+}
+
 pub fn hookdata(name: &str) -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/hookdata/libvirt-9.0")
-        .join(name);
+    let p = hookdata_dir().join(name);
     fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
@@ -60,6 +63,38 @@ impl Ns {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
+    /// `ip netns exec NS PROG ARGS` with optional stdin; the output, whatever the status.
+    pub fn exec(&self, prog: &str, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, prog])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c
+            .spawn()
+            .unwrap_or_else(|e| panic!("{prog}: {e} (is it installed?)"));
+        let mut pipe = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            pipe.write_all(s.as_bytes()).unwrap();
+        }
+        drop(pipe);
+        child.wait_with_output().unwrap()
+    }
+
+    /// Like `exec`, but the command must succeed; returns its stdout.
+    pub fn run(&self, prog: &str, args: &[&str], stdin: Option<&str>) -> String {
+        let o = self.exec(prog, args, stdin);
+        assert!(
+            o.status.success(),
+            "{prog} {}: {}{}",
+            args.join(" "),
+            text(&o.stdout),
+            text(&o.stderr)
+        );
+        text(&o.stdout)
+    }
+
     pub fn exists(&self, dev: &str) -> bool {
         Command::new("ip")
             .args(["-n", &self.name, "link", "show", "dev", dev])
@@ -68,6 +103,32 @@ impl Ns {
             .status()
             .unwrap()
             .success()
+    }
+
+    /// A new bridge `dev` (down, no address), marked with `alias` if given.
+    pub fn bridge(&self, dev: &str, alias: Option<&str>) {
+        self.ip(&format!("link add {dev} type bridge"));
+        if let Some(a) = alias {
+            self.ip(&format!("link set {dev} alias {a}"));
+        }
+    }
+
+    /// Whether this kernel can create 802.1Q VLANs: tries a probe VLAN on
+    /// `bridge` and deletes it again if it was created.
+    pub fn has_8021q(&self, bridge: &str) -> bool {
+        let created = Command::new("ip")
+            .args([
+                "-n", &self.name, "link", "add", "link", bridge, "name", "probe", "type", "vlan",
+                "id", "5",
+            ])
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        if created {
+            self.ip("link del probe");
+        }
+        created
     }
 
     /// The libvirt bridge, up, with the provider address, as libvirt leaves it before `started`.
@@ -97,25 +158,26 @@ impl Ns {
         .ok()
     }
 
-    /// `net-hook --config .. --run-dir .. ARGS` inside the namespace.
-    pub fn nh(&self, args: &[&str]) -> Output {
+    /// `ip netns exec NS net-hook --config .. --run-dir ..`, no arguments yet.
+    fn net_hook(&self) -> Command {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.name, BIN, "--config"])
             .arg(self.dir.path().join("net-hook.toml"))
             .arg("--run-dir")
-            .arg(self.run_dir())
-            .args(args);
+            .arg(self.run_dir());
+        c
+    }
+
+    /// `net-hook --config .. --run-dir .. ARGS` inside the namespace.
+    pub fn nh(&self, args: &[&str]) -> Output {
+        let mut c = self.net_hook();
+        c.args(args);
         c.stdin(Stdio::null()).output().unwrap()
     }
 
     pub fn hook_cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.name, BIN, "--config"])
-            .arg(self.dir.path().join("net-hook.toml"))
-            .arg("--run-dir")
-            .arg(self.run_dir())
-            .arg("hook")
-            .args(args);
+        let mut c = self.net_hook();
+        c.arg("hook").args(args);
         c
     }
 
