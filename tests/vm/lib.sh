@@ -25,6 +25,9 @@ vm_note() { printf '# %s\n' "$*"; }
 # Elapsed guest uptime in seconds, for timing notes.
 vm_uptime() { cut -d' ' -f1 /proc/uptime; }
 
+# vm_since T0: seconds (one decimal) since T0, an earlier vm_uptime.
+vm_since() { awk -v a="$1" -v b="$(vm_uptime)" 'BEGIN { printf "%.1f", b - a }'; }
+
 # Indent diagnostic text so it cannot be mistaken for a result line.
 _t_diag() { sed 's/^/#   /'; }
 
@@ -116,13 +119,13 @@ vm_bail() {
 }
 
 # vm_summary: the closing line "N passed, N failed"; non-zero if anything failed
-# or nothing ran. Also writes the exit code that tests/vm/run reads.
+# or nothing ran. Scenarios end with it, so it is their exit status (which
+# tests/vm/run writes to the results dir).
 vm_summary() {
     local rc=0
     [[ $T_FAIL -eq 0 && $T_PASS -gt 0 ]] || rc=1
     vm_note "guest uptime $(vm_uptime)s"
     printf '%d passed, %d failed\n' "$T_PASS" "$T_FAIL"
-    echo "$rc" >"$NET_HOOK_VM_RESULTS/exit-code"
     return "$rc"
 }
 
@@ -142,8 +145,7 @@ vm_wait() {
 vm_link_exists() { [[ -e /sys/class/net/$1 ]]; }
 vm_link_absent() { [[ ! -e /sys/class/net/$1 ]]; }
 
-# vm_wait_link IFACE [SECONDS] / vm_wait_link_gone IFACE [SECONDS]
-vm_wait_link() { vm_wait "${2:-10}" vm_link_exists "$1"; }
+# vm_wait_link_gone IFACE [SECONDS]: wait until IFACE is gone (default 10 s).
 vm_wait_link_gone() { vm_wait "${2:-10}" vm_link_absent "$1"; }
 
 # ---------------------------------------------------------------- libvirt
@@ -181,18 +183,35 @@ vm_apparmor_enabled() {
         [[ -d /sys/kernel/security/apparmor ]]
 }
 
-# Load the Debian libvirtd profile in enforce mode. The parser resolves its
-# includes (tunables/global, abstractions/base, abstractions/dbus) from
-# /etc/apparmor.d; local/usr.sbin.libvirtd must exist, even empty.
-vm_load_libvirtd_profile() {
+# vm_try_load_libvirtd_profile: load the Debian libvirtd profile in enforce
+# mode; non-zero, with the reason in VM_PROFILE_ERROR, if it cannot (the
+# parser's own messages go to stderr). The parser resolves its includes
+# (tunables/global, abstractions/base, abstractions/dbus) from /etc/apparmor.d;
+# local/usr.sbin.libvirtd must exist, even empty.
+VM_PROFILE_ERROR=''
+vm_try_load_libvirtd_profile() {
+    VM_PROFILE_ERROR=''
     vm_mount_securityfs
-    vm_apparmor_enabled || vm_bail "AppArmor is not enabled in this kernel"
-    [[ -f $VM_APPARMOR_PROFILE ]] || vm_bail "$VM_APPARMOR_PROFILE missing (apt-get install libvirt-daemon-system apparmor)"
+    if ! vm_apparmor_enabled; then
+        VM_PROFILE_ERROR="AppArmor is not enabled in this kernel"
+        return 1
+    fi
+    if [[ ! -f $VM_APPARMOR_PROFILE ]]; then
+        VM_PROFILE_ERROR="$VM_APPARMOR_PROFILE missing (apt-get install libvirt-daemon-system apparmor)"
+        return 1
+    fi
     mkdir -p /etc/apparmor.d/local
     [[ -e /etc/apparmor.d/local/usr.sbin.libvirtd ]] || : >/etc/apparmor.d/local/usr.sbin.libvirtd
     # --skip-cache: always compile what is on disk now (scenarios may edit local/).
-    apparmor_parser -r --skip-cache "$VM_APPARMOR_PROFILE" ||
-        vm_bail "apparmor_parser failed to load $VM_APPARMOR_PROFILE"
+    if ! apparmor_parser -r --skip-cache "$VM_APPARMOR_PROFILE"; then
+        VM_PROFILE_ERROR="apparmor_parser failed to load $VM_APPARMOR_PROFILE"
+        return 1
+    fi
+}
+
+# vm_load_libvirtd_profile: the same, bailing out if the profile does not load.
+vm_load_libvirtd_profile() {
+    vm_try_load_libvirtd_profile || vm_bail "$VM_PROFILE_ERROR"
 }
 
 # Remove the profile so a later plain start is really unconfined (a loaded
@@ -240,7 +259,7 @@ vm_start_libvirtd() {
     if [[ $apparmor -eq 0 && $label != unconfined && $label != '?' ]]; then
         vm_bail "libvirtd (pid $pid) should be unconfined: label '$label'"
     fi
-    vm_note "libvirtd pid $pid ($label) answered after $(awk -v a="$t0" -v b="$(vm_uptime)" 'BEGIN { printf "%.1f", b - a }')s"
+    vm_note "libvirtd pid $pid ($label) answered after $(vm_since "$t0")s"
 }
 
 vm_stop_libvirtd() {
@@ -276,12 +295,22 @@ vm_install_hook() {
 
 VM_CONFIG=/etc/net-hook/net-hook.toml
 
-# vm_install_binaries DIR: load 8021q and install DIR's net-hook and
-# net-hook-virt into /usr/bin (net-hook finds net-hook-virt next to itself).
+# vm_install_binaries [--need-virt] DIR: load 8021q and install DIR's net-hook
+# into /usr/bin, and DIR's net-hook-virt next to it when there is one (net-hook
+# finds it there). With --need-virt a missing net-hook-virt is a bail-out: the
+# scenarios that run the companion commands need it.
 vm_install_binaries() {
+    local need_virt=0 bins
+    if [[ ${1:-} == --need-virt ]]; then
+        need_virt=1
+        shift
+    fi
     modprobe 8021q || vm_bail "modprobe 8021q failed"
-    [[ -x $1/net-hook && -x $1/net-hook-virt ]] || vm_bail "no net-hook and net-hook-virt in $1"
-    install -m 0755 "$1/net-hook" "$1/net-hook-virt" /usr/bin/
+    [[ -x $1/net-hook ]] || vm_bail "no net-hook in $1"
+    [[ $need_virt -eq 0 || -x $1/net-hook-virt ]] || vm_bail "no net-hook-virt in $1"
+    bins=("$1/net-hook")
+    [[ ! -x $1/net-hook-virt ]] || bins+=("$1/net-hook-virt")
+    install -m 0755 "${bins[@]}" /usr/bin/
 }
 
 # vm_write_config [--unnat]: the runbook's config, 1_provider's gateway
@@ -306,12 +335,19 @@ CONF
 vm_check_gateway() {
     local d
     d=$(ip -d addr show dev virbr1.104 2>&1)
-    t_match "$1: virbr1.104 is VLAN 104 on virbr1" 'virbr1\.104@virbr1: .*' "$d"
+    t_match "$1: virbr1.104 is VLAN 104 on virbr1" '^[0-9]+: virbr1\.104@virbr1: ' "$d"
     t_match "$1: 802.1Q id 104" 'vlan protocol 802\.1Q id 104 ' "$d"
     t_match "$1: has 10.12.8.1/22" 'inet 10\.12\.8\.1/22 ' "$d"
-    t_match "$1: is administratively UP" '<[^>]*\bUP\b[^>]*>' "$d"
+    # UP among the flags, never first (BROADCAST,MULTICAST come before it).
+    t_match "$1: is administratively UP" '<[^>]*,UP(,[^>]*)?>' "$d"
     t_match "$1: marked as net-hook's" 'alias net-hook:1_provider' "$d"
 }
+
+# vm_exemption_rules [PATTERN]: how many iptables nat POSTROUTING rules
+# contain PATTERN (default net-hook:1_provider, the exemption's comment).
+# Prints 0 when there are none (grep -c; the exit status is grep's).
+# shellcheck disable=SC2120 # the pattern is optional
+vm_exemption_rules() { iptables -w -t nat -S POSTROUTING 2>/dev/null | grep -c -- "${1:-net-hook:1_provider}"; }
 
 # ---------------------------------------------------------------- packets
 

@@ -46,8 +46,7 @@ step() {
     t_eq "$name" 0 "$rc"
 }
 
-modprobe 8021q || vm_bail "modprobe 8021q failed"
-install -m 0755 "$src_bin" /usr/bin/net-hook
+vm_install_binaries "$(dirname "$src_bin")"
 mkdir -p /etc/net-hook
 t_match "net-hook install" 'link /etc/libvirt/hooks/network.d/50-net-hook' "$(net-hook install 2>&1)"
 

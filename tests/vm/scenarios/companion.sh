@@ -7,7 +7,7 @@ set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 bindir=${1:?usage: companion.sh DIR-WITH-BINARIES}
-vm_install_binaries "$bindir"
+vm_install_binaries --need-virt "$bindir"
 vm_write_config
 net-hook install >/dev/null || vm_bail "net-hook install failed"
 vm_start_libvirtd --apparmor

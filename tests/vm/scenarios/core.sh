@@ -34,8 +34,7 @@ EOF
     chmod 0644 "$conf"
 }
 
-modprobe 8021q || vm_bail "modprobe 8021q failed"
-install -m 0755 "$src_bin" /usr/bin/net-hook
+vm_install_binaries "$(dirname "$src_bin")"
 write_config false
 
 # Installed before the daemon starts, so libvirt sees it without a restart.

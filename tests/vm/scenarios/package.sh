@@ -42,8 +42,6 @@ pkg_run() {
 
 pkg_status() { dpkg-query -W -f='${db:Status-Abbrev}${Version}' net-hook 2>/dev/null; }
 
-exemption_rules() { iptables -w -t nat -S POSTROUTING 2>/dev/null | grep -c -- 'net-hook:1_provider'; }
-
 out=""
 modprobe 8021q || vm_bail "modprobe 8021q failed"
 [[ ! -e /usr/bin/net-hook ]] || vm_bail "/usr/bin/net-hook exists before the package is installed"
@@ -133,7 +131,7 @@ vm_restart_libvirtd --apparmor
 vm_virsh net-define "$templates/1_provider.xml" >/dev/null || vm_bail "net-define 1_provider failed"
 t_ok "net-start 1_provider" vm_virsh net-start 1_provider
 vm_check_gateway "packaged hook, after net-start"
-t_eq "the NAT exemption is in place" 1 "$(exemption_rules)"
+t_eq "the NAT exemption is in place" 1 "$(vm_exemption_rules)"
 t_match "outcome recorded by the hook" 'result = "ok"' "$(cat /run/net-hook/networks/1_provider.toml 2>&1)"
 
 # ------------------------------------------------ 4. the reconcile unit, by hand
@@ -143,13 +141,13 @@ ip link del virbr1.104
 rulenum=$(iptables -w -t nat -L POSTROUTING -n --line-numbers | awk '/net-hook:1_provider/ { print $1; exit }')
 [[ -n $rulenum ]] && iptables -w -t nat -D POSTROUTING "$rulenum"
 t_ok "VLAN deleted by hand" vm_link_absent virbr1.104
-t_eq "exemption deleted by hand" 0 "$(exemption_rules)"
+t_eq "exemption deleted by hand" 0 "$(vm_exemption_rules)"
 out=$(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin $execstart 2>&1)
 rc=$?
 printf '%s\n' "$out" | _t_diag
 t_eq "the unit's ExecStart exits 0" 0 "$rc"
 vm_check_gateway "after the unit's ExecStart"
-t_eq "the unit's ExecStart restored the exemption" 1 "$(exemption_rules)"
+t_eq "the unit's ExecStart restored the exemption" 1 "$(vm_exemption_rules)"
 
 # ------------------------------------------------ 5. upgrade N -> N+1
 ifindex=$(cat /sys/class/net/virbr1.104/ifindex)
@@ -158,7 +156,7 @@ pkg_run "upgrade: dpkg -i $v2" out dpkg -i "$deb2"
 t_eq "upgrade: installed" "ii $v2" "$(pkg_status)"
 t_eq "upgrade: the gateway was not touched (same ifindex)" "$ifindex" "$(cat /sys/class/net/virbr1.104/ifindex 2>&1)"
 vm_check_gateway "after the upgrade"
-t_eq "upgrade: the exemption is still there, once" 1 "$(exemption_rules)"
+t_eq "upgrade: the exemption is still there, once" 1 "$(vm_exemption_rules)"
 t_eq "upgrade: the edited config is untouched" "$sum" "$(sha256sum "$conf" 2>&1)"
 t_check "upgrade: no .dpkg-* files next to the config" "$(ls /etc/net-hook | grep -v '^net-hook\.toml$')"
 t_eq "upgrade: the hook entry is unchanged" /usr/bin/net-hook "$(readlink "$entry" 2>&1)"

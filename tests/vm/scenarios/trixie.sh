@@ -47,7 +47,7 @@ t_match "/etc/libvirt/network.conf sets firewall_backend = \"nftables\"" '^firew
 
 # ---------------------------------------------------------------- install
 
-vm_install_binaries "$bindir"
+vm_install_binaries --need-virt "$bindir"
 t_match "net-hook (built on Debian 12) runs on Debian 13's glibc" '^net-hook [0-9]' "$(net-hook --version 2>&1)"
 t_check "net-hook-virt finds every library it links (libvirt 11.3's libvirt.so.0)" "$(ldd /usr/bin/net-hook-virt 2>&1 | grep -E 'not found|version .* not found')"
 vm_note "glibc $(ldd --version | head -n 1 | awk '{print $NF}')"
@@ -94,18 +94,16 @@ stop_daemon() {
 }
 virsh_net() { timeout 120 virsh -q -c network:///system "$@"; }
 
-vm_mount_securityfs
-prof=/etc/apparmor.d/usr.sbin.libvirtd
-if vm_apparmor_enabled && [[ -f $prof ]] && command -v libvirtd >/dev/null; then
-    mkdir -p /etc/apparmor.d/local
-    [[ -e /etc/apparmor.d/local/usr.sbin.libvirtd ]] || : >/etc/apparmor.d/local/usr.sbin.libvirtd
-    if aa_out=$(apparmor_parser -r --skip-cache "$prof" 2>&1); then
+if command -v libvirtd >/dev/null; then
+    aa_log=$(mktemp)
+    if vm_try_load_libvirtd_profile 2>"$aa_log"; then
         aa=--apparmor
-        vm_note "AppArmor: $prof loads (apparmor_parser $(apparmor_parser --version | head -n 1 | awk '{print $NF}'))"
+        vm_note "AppArmor: $VM_APPARMOR_PROFILE loads (apparmor_parser $(apparmor_parser --version | head -n 1 | awk '{print $NF}'))"
     else
-        vm_note "AppArmor: $prof does not load; libvirtd runs unconfined:"
-        printf '%s\n' "$aa_out" | _t_diag
+        vm_note "AppArmor: $VM_PROFILE_ERROR; libvirtd runs unconfined:"
+        _t_diag <"$aa_log"
     fi
+    rm -f "$aa_log"
 fi
 start_daemon
 vm_note "daemon: $daemon"
@@ -118,7 +116,7 @@ fi
 t_ok "net-define 1_provider" virsh_net net-define "$xml"
 t0=$(vm_uptime)
 t_ok "net-start 1_provider" virsh_net net-start 1_provider
-vm_note "net-start took $(awk -v a="$t0" -v b="$(vm_uptime)" 'BEGIN { printf "%.1f", b - a }')s"
+vm_note "net-start took $(vm_since "$t0")s"
 vm_link_exists virbr1.104 || {
     vm_note "libvirt log:"; tail -n 30 "$VM_LIBVIRTD_LOG" 2>/dev/null | _t_diag
     vm_note "outcome:"; cat /run/net-hook/networks/1_provider.toml 2>&1 | _t_diag
@@ -129,11 +127,7 @@ vm_link_exists virbr1.104 || {
 
 t_ok "libvirt uses the nftables backend (table ip libvirt_network)" nft list table ip libvirt_network
 t_check "libvirt added no iptables rules (no LIBVIRT_PRT chain)" "$(iptables -w -t nat -S 2>/dev/null | grep LIBVIRT)"
-link=$(ip -d link show dev virbr1.104 2>&1)
-t_match "virbr1.104 is VLAN 104 on virbr1" '^[0-9]+: virbr1\.104@virbr1: ' "$link"
-t_match "virbr1.104 is 802.1Q id 104" 'vlan protocol 802\.1Q id 104 ' "$link"
-t_match "virbr1.104 is UP" '<[^>]*,UP[,>]' "$link"
-t_match "virbr1.104 has 10.12.8.1/22" 'inet 10\.12\.8\.1/22 ' "$(ip -4 -o addr show dev virbr1.104)"
+vm_check_gateway "after net-start"
 record=$(cat /run/net-hook/networks/1_provider.toml 2>&1)
 t_match "the outcome record says unnat_backend = \"nftables\"" '^unnat_backend = "nftables"$' "$record"
 rule_re='ip saddr 10\.12\.4\.0/22 ip daddr 10\.12\.8\.0/22 snat ip prefix to ip saddr map \{ 10\.12\.4\.0/22 : 10\.12\.4\.0/22 \}'
@@ -163,14 +157,15 @@ xmlnow=$(virsh_net net-dumpxml 1_provider)
 t0=$(vm_uptime)
 out=$(net-hook hook 1_provider started begin - <<<"$xmlnow" 2>&1)
 rc=$?
-vm_note "a manual 'started' hook run took $(awk -v a="$t0" -v b="$(vm_uptime)" 'BEGIN { printf "%.1f", b - a }')s"
+vm_note "a manual 'started' hook run took $(vm_since "$t0")s"
 t_eq "a second started (by hand, live XML) exits 0" 0 "$rc"
 [[ $rc -eq 0 ]] || printf '%s\n' "$out" | _t_diag
 t_eq "and leaves exactly one net-hook rule" 1 "$(nh_table | grep -c 'comment "net-hook:1_provider"')"
 
 t0=$(vm_uptime)
-if command -v libvirtd >/dev/null; then vm_restart_libvirtd $aa; else stop_daemon; start_daemon; fi
-vm_note "daemon restart took $(awk -v a="$t0" -v b="$(vm_uptime)" 'BEGIN { printf "%.1f", b - a }')s"
+stop_daemon
+start_daemon
+vm_note "daemon restart took $(vm_since "$t0")s"
 t_ok "after the restart libvirt's nftables table is there" nft list table ip libvirt_network
 t_eq "exactly one net-hook rule after the restart" 1 "$(nh_table | grep -c 'comment "net-hook:1_provider"')"
 t_eq "after a daemon restart the server still sees the client" 10.12.5.20 "$(vm_seen_source)"

@@ -9,7 +9,7 @@ set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 bindir=${1:?usage: unnat.sh DIR-WITH-BINARIES}
-vm_install_binaries "$bindir"
+vm_install_binaries --need-virt "$bindir"
 vm_write_config
 net-hook install >/dev/null || vm_bail "net-hook install failed"
 vm_start_libvirtd --apparmor
@@ -31,22 +31,22 @@ t_eq "a second apply changes nothing" "1_provider: nothing to do, every VLAN is 
 
 vm_restart_libvirtd --apparmor
 t_eq "after a libvirtd restart (libvirt re-adds its rules) the server still sees the client" 10.12.5.20 "$(vm_seen_source)"
-t_eq "exactly one net-hook rule" 1 "$(iptables -t nat -S POSTROUTING | grep -c 'net-hook:1_provider')"
+t_eq "exactly one net-hook rule" 1 "$(vm_exemption_rules)"
 
 t_ok "net-destroy" vm_virsh net-destroy 1_provider
-t_eq "stopped removed the exemption" 0 "$(iptables -t nat -S POSTROUTING | grep -c 'net-hook:')"
+t_eq "stopped removed the exemption" 0 "$(vm_exemption_rules net-hook:)"
 t_ok "net-start" vm_virsh net-start 1_provider
-t_eq "started added it again" 1 "$(iptables -t nat -S POSTROUTING | grep -c 'net-hook:1_provider')"
+t_eq "started added it again" 1 "$(vm_exemption_rules)"
 t_match "started's outcome names the backend" 'unnat_backend = "iptables"' "$(cat /run/net-hook/networks/1_provider.toml)"
 
 # A wipe (nft flush ruleset, restarting nftables) takes the exemption with
 # it; reconcile puts it back.
 iptables -t nat -D POSTROUTING -s 10.12.4.0/22 -d 10.12.8.0/22 -m comment --comment net-hook:1_provider -j RETURN
-t_eq "the exemption is gone after the wipe" 0 "$(iptables -t nat -S POSTROUTING | grep -c 'net-hook:')"
+t_eq "the exemption is gone after the wipe" 0 "$(vm_exemption_rules net-hook:)"
 t_match "reconcile restores it" 'exempt 10\.12\.4\.0/22 -> 10\.12\.8\.0/22' "$(net-hook reconcile 2>&1)"
-t_eq "exactly one rule after reconcile" 1 "$(iptables -t nat -S POSTROUTING | grep -c 'net-hook:1_provider')"
+t_eq "exactly one rule after reconcile" 1 "$(vm_exemption_rules)"
 
 t_ok "teardown" net-hook teardown 1_provider
-t_eq "teardown removed the exemption" 0 "$(iptables -t nat -S POSTROUTING | grep -c 'net-hook:')"
+t_eq "teardown removed the exemption" 0 "$(vm_exemption_rules net-hook:)"
 t_check "no AppArmor denials" "$(vm_apparmor_denials)"
 vm_summary

@@ -1,0 +1,41 @@
+# shellcheck shell=bash
+# Helpers for scripts/test-all, scripts/bench and scripts/build-deb:
+#
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#
+# The sourcing script defines say MESSAGE (its progress line, on its stdout
+# or stderr as it prefers).
+
+# installed PKG: the Debian package PKG is installed.
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+# apt_install PKG...: install those of the Debian packages that are missing
+# (apt-get update once per run, the first time something is missing). Needs
+# root for that: otherwise exits 2 naming them. Returns apt-get's status, so
+# a caller can treat a package as optional (apt_install P || ...); under
+# set -e a failure stops the caller at the call (where an ERR trap sees it).
+apt_install() {
+    local missing=() p
+    for p in "$@"; do installed "$p" || missing+=("$p"); done
+    ((${#missing[@]})) || return 0
+    say "installing Debian packages: ${missing[*]}"
+    if [[ $(id -u) -ne 0 ]]; then
+        printf 'scripts/%s: installing %s needs root\n' "${0##*/}" "${missing[*]}" >&2
+        exit 2
+    fi
+    if [[ -z ${apt_updated:-} ]]; then
+        apt-get update -qq || return
+        apt_updated=1
+    fi
+    # Hosts without a policy-rc.d would start libvirtd here; the VM tier
+    # starts its own.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return
+}
+
+# ensure_vng: virtme-ng's vng (which tests/vm/run boots the VM with), from
+# PyPI when it is not on PATH.
+ensure_vng() {
+    command -v vng >/dev/null && return 0
+    say "installing virtme-ng (PyPI)"
+    python3 -m pip install -q virtme-ng
+}
