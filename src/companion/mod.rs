@@ -144,7 +144,7 @@ pub fn apply(cx: &Ctx, network: &str, dry_run: bool) -> Result<Vec<String>> {
         &rundir,
         &mut log,
     );
-    record(&rundir, network, "apply", &res);
+    rundir.record(&ops::outcome(network, "apply", &res));
     res.map(|d| d.actions)
 }
 
@@ -217,7 +217,7 @@ fn teardown_one(
             network,
         );
     let res = ops::down(network, &mut rt, &mut firewall::Sys, fw, &rundir, &mut log);
-    record(&rundir, network, "teardown", &res);
+    rundir.record(&ops::outcome(network, "teardown", &res));
     res.map(|d| d.actions)
 }
 
@@ -228,12 +228,6 @@ fn print_steps(network: &str, what: &str, steps: &[plan::Step]) {
     }
     for (i, s) in steps.iter().enumerate() {
         println!("  {:>2}. {s}", i + 1);
-    }
-}
-
-fn record(rundir: &RunDir, network: &str, op: &str, res: &Result<ops::Done>) {
-    if let Err(e) = rundir.write(&ops::outcome(network, op, res)) {
-        eprintln!("net-hook: {network}: could not record the outcome: {e}");
     }
 }
 
