@@ -87,6 +87,16 @@ pub fn use_color() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// `text` in the ANSI colour `code` ("31" red, "32" green, "33" yellow)
+/// when `color` is set (see [`use_color`]), else as it is.
+pub(crate) fn paint(text: &str, code: &str, color: bool) -> String {
+    if color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
 pub fn load_config(path: &Path) -> Result<Config> {
     Config::parse(&config::read_file(path)?, &path.display().to_string())
 }

@@ -149,11 +149,7 @@ pub fn print(list: &[NetworkStatus], color: bool) {
             "inactive" | "missing" | "drifted" => "33",
             _ => "31",
         };
-        if color {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s.to_string()
-        }
+        super::paint(s, code, color)
     };
     for n in list {
         let bridge = n.bridge.as_deref().unwrap_or("-");

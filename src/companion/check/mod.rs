@@ -512,12 +512,12 @@ pub fn print(r: &Report, color: bool) {
             Status::Warn => ("WARN", "33"),
             Status::Fail => ("FAIL", "31"),
         };
-        let word = if color {
-            format!("\x1b[{code}m{word}\x1b[0m")
-        } else {
-            word.to_string()
-        };
-        println!("{word}  {:<6}  {}", ch.id, ch.reason);
+        println!(
+            "{}  {:<6}  {}",
+            super::paint(word, code, color),
+            ch.id,
+            ch.reason
+        );
     }
     let n = |s| r.checks.iter().filter(|c| c.status == s).count();
     println!(
