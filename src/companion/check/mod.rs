@@ -11,7 +11,7 @@ use super::{Ctx, NetInfo};
 use crate::config::NetworkConfig;
 use crate::error::Result;
 use crate::firewall;
-use crate::install::ENTRY_NAME;
+use crate::install::{self, ENTRY_NAME};
 use crate::model::{Observed, owner_mark};
 use crate::netlink::{Net, Rtnl};
 use crate::ops;
@@ -363,14 +363,9 @@ pub fn hook_state(hooks_dir: &Path, root: &Path) -> HookState {
             None
         }
     });
-    let target_ok = fs::metadata(&entry_path).is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0);
-    let mut hooks: Vec<PathBuf> = vec![hooks_dir.join("network")];
-    if let Ok(rd) = fs::read_dir(hooks_dir.join("network.d")) {
-        hooks.extend(rd.flatten().map(|e| e.path()));
-    }
-    let oldest_hook = hooks
+    let target_ok = install::is_executable(&entry_path);
+    let oldest_hook = install::network_hooks(hooks_dir)
         .iter()
-        .filter(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0))
         .filter_map(|p| fs::symlink_metadata(p).ok().map(|m| m.mtime()))
         .min();
     HookState {
@@ -392,19 +387,9 @@ fn daemon_start_times(root: &Path) -> Vec<(String, i64)> {
         .flatten()
         .unwrap_or(100);
     let mut out = Vec::new();
-    let Ok(rd) = fs::read_dir(&proc) else {
-        return out;
-    };
-    for e in rd.flatten() {
-        let Ok(comm) = fs::read_to_string(e.path().join("comm")) else {
-            continue;
-        };
-        let comm = comm.trim();
-        if comm != "libvirtd" && comm != "virtnetworkd" {
-            continue;
-        }
+    for (comm, dir) in install::libvirt_daemons(&proc) {
         // Field 22 (starttime, in clock ticks since boot), after the ")".
-        let Ok(stat) = fs::read_to_string(e.path().join("stat")) else {
+        let Ok(stat) = fs::read_to_string(dir.join("stat")) else {
             continue;
         };
         let ticks: Option<i64> = stat
@@ -412,7 +397,7 @@ fn daemon_start_times(root: &Path) -> Vec<(String, i64)> {
             .and_then(|(_, rest)| rest.split_whitespace().nth(19))
             .and_then(|v| v.parse().ok());
         if let (Some(b), Some(t)) = (btime, ticks) {
-            out.push((comm.to_string(), b + t / hz));
+            out.push((comm, b + t / hz));
         }
     }
     out
