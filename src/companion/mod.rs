@@ -101,8 +101,8 @@ pub fn load_config(path: &Path) -> Result<Config> {
     Config::parse(&config::read_file(path)?, &path.display().to_string())
 }
 
-fn network_config(cfg: &Config, network: &str, path: &Path) -> Result<NetworkConfig> {
-    cfg.networks.get(network).cloned().ok_or_else(|| {
+fn network_config<'c>(cfg: &'c Config, network: &str, path: &Path) -> Result<&'c NetworkConfig> {
+    cfg.networks.get(network).ok_or_else(|| {
         Error::Usage(format!(
             "network {network:?} is not in {}; add a [networks.{}] table",
             path.display(),
@@ -111,12 +111,17 @@ fn network_config(cfg: &Config, network: &str, path: &Path) -> Result<NetworkCon
     })
 }
 
-fn running_info(cx: &Ctx, network: &str) -> Result<(NetInfo, String)> {
-    let info = cx.libvirt.network(network)?.ok_or_else(|| {
+/// libvirt's view of `network`; a usage error when libvirt has none.
+fn lookup_network(cx: &Ctx, network: &str) -> Result<NetInfo> {
+    cx.libvirt.network(network)?.ok_or_else(|| {
         Error::Usage(format!(
             "libvirt has no network {network:?} (see `virsh net-list --all`)"
         ))
-    })?;
+    })
+}
+
+fn running_info(cx: &Ctx, network: &str) -> Result<(NetInfo, String)> {
+    let info = lookup_network(cx, network)?;
     if !info.active {
         return Err(Error::Usage(format!(
             "network {network:?} is not active; start it (`virsh net-start {network}`): the hook then does the rest"

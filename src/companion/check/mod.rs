@@ -409,14 +409,10 @@ fn read(root: &Path, rel: &str) -> Option<String> {
 
 /// Runs every check for `network`.
 pub fn run(cx: &Ctx, network: &str) -> Result<Report> {
-    let info = cx.libvirt.network(network)?.ok_or_else(|| {
-        crate::error::Error::Usage(format!(
-            "libvirt has no network {network:?} (see `virsh net-list --all`)"
-        ))
-    })?;
+    let info = super::lookup_network(cx, network)?;
     let mut checks = Vec::new();
     let net = match super::load_config(cx.config)
-        .and_then(|c| super::network_config(&c, network, cx.config))
+        .and_then(|c| super::network_config(&c, network, cx.config).cloned())
     {
         Ok(n) => {
             checks.push(c(
