@@ -120,39 +120,47 @@ fn lookup_network(cx: &Ctx, network: &str) -> Result<NetInfo> {
     })
 }
 
-fn running_info(cx: &Ctx, network: &str) -> Result<(NetInfo, String)> {
+/// libvirt's view of `network`, which must be running.
+fn running_info(cx: &Ctx, network: &str) -> Result<NetInfo> {
     let info = lookup_network(cx, network)?;
     if !info.active {
         return Err(Error::Usage(format!(
             "network {network:?} is not active; start it (`virsh net-start {network}`): the hook then does the rest"
         )));
     }
-    let bridge = info.bridge.clone().ok_or_else(|| {
-        Error::Refused(vec![plan::Problem::NoBridge {
-            forward_mode: info.forward_mode.clone(),
-        }])
-    })?;
-    Ok((info, bridge))
+    Ok(info)
 }
 
 /// `apply NETWORK`: what `started` does, for a network already running.
 pub fn apply(cx: &Ctx, network: &str, dry_run: bool) -> Result<Vec<String>> {
     let cfg = load_config(cx.config)?;
     let net = network_config(&cfg, network, cx.config)?;
-    let (info, bridge) = running_info(cx, network)?;
+    let info = running_info(cx, network)?;
+    apply_net(cx, net, &info, dry_run)
+}
+
+/// [`apply`] once the network's config and libvirt's view of it (active)
+/// are in hand: [`reconcile`] has them for every network already.
+fn apply_net(cx: &Ctx, net: &NetworkConfig, info: &NetInfo, dry_run: bool) -> Result<Vec<String>> {
+    let network = net.name.as_str();
+    let bridge = info.bridge.as_deref().ok_or_else(|| {
+        Error::Refused(vec![plan::Problem::NoBridge {
+            forward_mode: info.forward_mode.clone(),
+        }])
+    })?;
     let mut rt = Rtnl::open()?;
     if dry_run {
         let obs = rt.observe()?;
-        let planned = plan::plan_up(&net, &bridge, &obs);
-        ops::print_plan(&net, "apply", &bridge, None, &planned);
-        ops::print_unnat(&net, &info.hook_network(), &mut firewall::Sys);
+        let planned = plan::plan_up(net, bridge, &obs);
+        ops::print_plan(net, "apply", bridge, None, &planned);
+        ops::print_unnat(net, &info.hook_network(), &mut firewall::Sys);
         return planned.map(|_| vec![]).map_err(Error::Refused);
     }
     let rundir = RunDir::new(cx.run_dir);
     let _lock = rundir.lock()?;
     let mut log = Log::system_only(network, "apply");
     let res = ops::up(
-        &net,
+        net,
         &info.hook_network(),
         &mut rt,
         &mut firewall::Sys,
@@ -165,7 +173,13 @@ pub fn apply(cx: &Ctx, network: &str, dry_run: bool) -> Result<Vec<String>> {
 
 /// `teardown NETWORK`: what `stopped` does; removes only what is marked.
 pub fn teardown(cx: &Ctx, network: &str, dry_run: bool) -> Result<Vec<String>> {
-    teardown_one(cx, network, dry_run, false)
+    // The config may be gone (package removal): the run dir still knows.
+    let cfg = if dry_run {
+        None
+    } else {
+        load_config(cx.config).ok()
+    };
+    teardown_one(cx, cfg.as_ref(), network, dry_run, false)
 }
 
 /// `teardown --all`: every network that has marked links or an outcome
@@ -188,7 +202,7 @@ pub fn teardown_all(cx: &Ctx, dry_run: bool) -> Result<Vec<String>> {
     let mut actions = Vec::new();
     let mut first_err = None;
     for n in &names {
-        match teardown_one(cx, n, dry_run, true) {
+        match teardown_one(cx, None, n, dry_run, true) {
             Ok(a) => actions.extend(a.into_iter().map(|a| format!("{n}: {a}"))),
             Err(e) => {
                 first_err.get_or_insert(e);
@@ -208,8 +222,11 @@ pub fn teardown_all(cx: &Ctx, dry_run: bool) -> Result<Vec<String>> {
     }
 }
 
+/// Tears `network` down; `cfg` (the config, if it could be read) tells
+/// whether to look at the firewall, unless `force_firewall` already says so.
 fn teardown_one(
     cx: &Ctx,
+    cfg: Option<&Config>,
     network: &str,
     dry_run: bool,
     force_firewall: bool,
@@ -223,14 +240,8 @@ fn teardown_one(
     }
     let _lock = rundir.lock()?;
     let mut log = Log::system_only(network, "teardown");
-    // The config may be gone (package removal): the run dir still knows.
-    let cfg = load_config(cx.config).ok();
     let fw = force_firewall
-        || ops::has_firewall(
-            cfg.as_ref().and_then(|c| c.networks.get(network)),
-            &rundir,
-            network,
-        );
+        || ops::has_firewall(cfg.and_then(|c| c.networks.get(network)), &rundir, network);
     let res = ops::down(network, &mut rt, &mut firewall::Sys, fw, &rundir, &mut log);
     rundir.record(&ops::outcome(network, "teardown", &res));
     res.map(|d| d.actions)
@@ -264,7 +275,7 @@ pub fn reconcile(cx: &Ctx, dry_run: bool) -> Result<(Vec<String>, usize)> {
             continue;
         }
         keep.push(net.name.clone());
-        match apply(cx, &net.name, dry_run) {
+        match apply_net(cx, net, info, dry_run) {
             Ok(_) if dry_run => lines.push(format!("{}: planned above (dry run)", net.name)),
             Ok(a) if a.is_empty() => lines.push(format!("{}: as configured", net.name)),
             Ok(a) => lines.push(format!("{}: {}", net.name, a.join("; "))),
@@ -282,7 +293,7 @@ pub fn reconcile(cx: &Ctx, dry_run: bool) -> Result<(Vec<String>, usize)> {
         .filter(|n| !keep.contains(n))
         .collect();
     for n in orphans {
-        match teardown(cx, &n, dry_run) {
+        match teardown_one(cx, Some(&cfg), &n, dry_run, false) {
             Ok(_) if dry_run => lines.push(format!(
                 "{n}: not active; leftovers planned above (dry run)"
             )),
