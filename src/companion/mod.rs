@@ -77,8 +77,6 @@ pub struct Ctx<'a> {
     pub config: &'a Path,
     pub run_dir: &'a Path,
     pub hooks_dir: PathBuf,
-    /// Root for reading /sys, /proc and /etc (tests point it elsewhere).
-    pub root: PathBuf,
     pub libvirt: &'a dyn Libvirt,
 }
 
@@ -172,37 +170,38 @@ fn apply_net(cx: &Ctx, net: &NetworkConfig, info: &NetInfo, dry_run: bool) -> Re
 }
 
 /// `teardown NETWORK`: what `stopped` does; removes only what is marked.
-pub fn teardown(cx: &Ctx, network: &str, dry_run: bool) -> Result<Vec<String>> {
+/// Needs no libvirt: it works from the ownership marks and the run dir.
+pub fn teardown(
+    config: &Path,
+    run_dir: &Path,
+    network: &str,
+    dry_run: bool,
+) -> Result<Vec<String>> {
     // The config may be gone (package removal): the run dir still knows.
     let cfg = if dry_run {
         None
     } else {
-        load_config(cx.config).ok()
+        load_config(config).ok()
     };
-    teardown_one(cx, cfg.as_ref(), network, dry_run, false)
+    teardown_one(run_dir, cfg.as_ref(), network, dry_run, false)
 }
 
 /// `teardown --all`: every network that has marked links or an outcome
 /// record, with its firewall exemptions, then whatever net-hook rules and
 /// tables are left. Runs everything; reports the first failure.
-pub fn teardown_all(cx: &Ctx, dry_run: bool) -> Result<Vec<String>> {
+pub fn teardown_all(run_dir: &Path, dry_run: bool) -> Result<Vec<String>> {
     let obs = Rtnl::open()?.observe()?;
     let mut names: Vec<String> = obs
         .owners()
         .into_iter()
-        .chain(
-            RunDir::new(cx.run_dir)
-                .list()
-                .into_iter()
-                .map(|o| o.network),
-        )
+        .chain(RunDir::new(run_dir).list().into_iter().map(|o| o.network))
         .collect();
     names.sort();
     names.dedup();
     let mut actions = Vec::new();
     let mut first_err = None;
     for n in &names {
-        match teardown_one(cx, None, n, dry_run, true) {
+        match teardown_one(run_dir, None, n, dry_run, true) {
             Ok(a) => actions.extend(a.into_iter().map(|a| format!("{n}: {a}"))),
             Err(e) => {
                 first_err.get_or_insert(e);
@@ -225,14 +224,14 @@ pub fn teardown_all(cx: &Ctx, dry_run: bool) -> Result<Vec<String>> {
 /// Tears `network` down; `cfg` (the config, if it could be read) tells
 /// whether to look at the firewall, unless `force_firewall` already says so.
 fn teardown_one(
-    cx: &Ctx,
+    run_dir: &Path,
     cfg: Option<&Config>,
     network: &str,
     dry_run: bool,
     force_firewall: bool,
 ) -> Result<Vec<String>> {
     let mut rt = Rtnl::open()?;
-    let rundir = RunDir::new(cx.run_dir);
+    let rundir = RunDir::new(run_dir);
     if dry_run {
         let steps = plan::plan_down(network, &rt.observe()?, &ops::added_vids(&rundir, network));
         print_steps(network, "teardown", &steps);
@@ -293,7 +292,7 @@ pub fn reconcile(cx: &Ctx, dry_run: bool) -> Result<(Vec<String>, usize)> {
         .filter(|n| !keep.contains(n))
         .collect();
     for n in orphans {
-        match teardown_one(cx, Some(&cfg), &n, dry_run, false) {
+        match teardown_one(cx.run_dir, Some(&cfg), &n, dry_run, false) {
             Ok(_) if dry_run => lines.push(format!(
                 "{n}: not active; leftovers planned above (dry run)"
             )),

@@ -432,11 +432,13 @@ pub fn run(cx: &Ctx, network: &str) -> Result<Report> {
         }
     };
     let obs = Rtnl::open()?.observe()?;
+    // The host's own /sys, /proc and /etc (the readers take a root for tests).
+    let root = Path::new("/");
     let bridge = info.bridge.clone().unwrap_or_default();
     checks.push(g1(
         &bridge,
         read(
-            &cx.root,
+            root,
             &format!("sys/class/net/{bridge}/bridge/vlan_filtering"),
         )
         .as_deref(),
@@ -448,8 +450,8 @@ pub fn run(cx: &Ctx, network: &str) -> Result<Report> {
             .any(|a| matches!(a, ipnet::IpNet::V6(_)))
     });
     checks.extend(g2(
-        read(&cx.root, "proc/sys/net/ipv4/ip_forward").as_deref(),
-        read(&cx.root, "proc/sys/net/ipv6/conf/all/forwarding").as_deref(),
+        read(root, "proc/sys/net/ipv4/ip_forward").as_deref(),
+        read(root, "proc/sys/net/ipv6/conf/all/forwarding").as_deref(),
         need_v6,
     ));
     checks.push(g3(&info, &obs));
@@ -469,11 +471,11 @@ pub fn run(cx: &Ctx, network: &str) -> Result<Report> {
         }
     }
     needles.retain(|n| !n.is_empty());
-    checks.extend(g5(&manager_files(&cx.root), &needles));
+    checks.extend(g5(&manager_files(root), &needles));
     if let Some(n) = &net {
         checks.extend(g6(n, &info, &obs));
     }
-    checks.extend(hook_checks(&hook_state(&cx.hooks_dir, &cx.root)));
+    checks.extend(hook_checks(&hook_state(&cx.hooks_dir, root)));
     let result = checks
         .iter()
         .map(|c| c.status)
