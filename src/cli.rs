@@ -212,16 +212,9 @@ pub fn main(args: Vec<OsString>, connector: Option<Connector>) -> u8 {
             all,
             dry_run,
         } => {
-            let cx = Ctx {
-                config: &paths.config,
-                run_dir: &paths.run_dir,
-                hooks_dir: PathBuf::new(),
-                root: PathBuf::from("/"),
-                libvirt: &NoLibvirt,
-            };
             let res = match (all, network) {
-                (true, _) => companion::teardown_all(&cx, dry_run),
-                (false, Some(n)) => companion::teardown(&cx, &n, dry_run),
+                (true, _) => companion::teardown_all(&paths.run_dir, dry_run),
+                (false, Some(n)) => companion::teardown(&paths.config, &paths.run_dir, &n, dry_run),
                 (false, None) => Err(Error::Usage("name a network, or pass --all".into())),
             };
             finish(res.map(print_actions))
@@ -249,7 +242,6 @@ pub fn main(args: Vec<OsString>, connector: Option<Connector>) -> u8 {
                 config: &paths.config,
                 run_dir: &paths.run_dir,
                 hooks_dir,
-                root: PathBuf::from("/"),
                 libvirt: lv.as_ref(),
             };
             run_libvirt_command(&cx, cmd)
@@ -407,18 +399,6 @@ fn run_libvirt_command(cx: &Ctx, cmd: Command) -> u8 {
             Err(e) => finish(Err(e)),
         },
         _ => unreachable!("only libvirt commands get here"),
-    }
-}
-
-/// `teardown` needs no libvirt: it works from the ownership marks alone.
-struct NoLibvirt;
-
-impl Libvirt for NoLibvirt {
-    fn network(&self, _: &str) -> Result<Option<companion::NetInfo>> {
-        Err(Error::Usage("this command does not use libvirt".into()))
-    }
-    fn networks(&self) -> Result<Vec<companion::NetInfo>> {
-        Err(Error::Usage("this command does not use libvirt".into()))
     }
 }
 

@@ -58,42 +58,55 @@ fn require_root(verb: &str, dry_run: bool) -> Result<()> {
     )))
 }
 
-/// Network hooks other than ours: libvirt runs hooks only if some existed
-/// when the daemon started.
-fn other_hooks(hooks_dir: &Path) -> Vec<PathBuf> {
-    let executable = |p: &Path| {
-        fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    let mut found = Vec::new();
-    let script = hooks_dir.join("network");
-    if executable(&script) {
-        found.push(script);
-    }
+/// An executable regular file (following symlinks), as libvirt runs hooks.
+pub(crate) fn is_executable(p: &Path) -> bool {
+    fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Every network hook libvirt would run: `hooks_dir/network` and the
+/// executables in `hooks_dir/network.d` (ours included), sorted.
+pub(crate) fn network_hooks(hooks_dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = vec![hooks_dir.join("network")];
     if let Ok(rd) = fs::read_dir(hooks_dir.join("network.d")) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if e.file_name() != ENTRY_NAME && executable(&p) {
-                found.push(p);
-            }
-        }
+        found.extend(rd.flatten().map(|e| e.path()));
     }
+    found.retain(|p| is_executable(p));
     found.sort();
     found
 }
 
-/// Running libvirt daemons that own networks.
-fn running_daemons() -> Vec<String> {
+/// Running libvirt daemons that own networks (libvirtd, virtnetworkd), as
+/// their name and their `/proc/PID` directory under `proc_root`.
+pub(crate) fn libvirt_daemons(proc_root: &Path) -> Vec<(String, PathBuf)> {
     let mut found = Vec::new();
-    if let Ok(rd) = fs::read_dir("/proc") {
+    if let Ok(rd) = fs::read_dir(proc_root) {
         for e in rd.flatten() {
-            if let Ok(comm) = fs::read_to_string(e.path().join("comm")) {
+            let dir = e.path();
+            if let Ok(comm) = fs::read_to_string(dir.join("comm")) {
                 let comm = comm.trim();
-                if (comm == "libvirtd" || comm == "virtnetworkd")
-                    && !found.iter().any(|f| f == comm)
-                {
-                    found.push(comm.to_string());
+                if comm == "libvirtd" || comm == "virtnetworkd" {
+                    found.push((comm.to_string(), dir));
                 }
             }
+        }
+    }
+    found
+}
+
+/// Network hooks other than ours: libvirt runs hooks only if some existed
+/// when the daemon started.
+fn other_hooks(hooks_dir: &Path) -> Vec<PathBuf> {
+    let mut found = network_hooks(hooks_dir);
+    found.retain(|p| p.file_name() != Some(ENTRY_NAME.as_ref()));
+    found
+}
+
+/// The names of the running libvirt daemons that own networks, once each.
+fn running_daemons() -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    for (name, _) in libvirt_daemons(Path::new("/proc")) {
+        if !found.contains(&name) {
+            found.push(name);
         }
     }
     found

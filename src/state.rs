@@ -153,6 +153,14 @@ impl RunDir {
         }
         res.map_err(|e| Error::io(format!("writing {}", path.display()), e))
     }
+
+    /// [`write`](Self::write), reporting a failure on stderr: a run's
+    /// outcome is worth keeping, but not worth failing the run over.
+    pub fn record(&self, o: &Outcome) {
+        if let Err(e) = self.write(o) {
+            eprintln!("net-hook: {}: could not record the outcome: {e}", o.network);
+        }
+    }
 }
 
 /// A file name for any network name: percent-encodes all but [A-Za-z0-9_-]

@@ -77,8 +77,6 @@ pub struct Ctx<'a> {
     pub config: &'a Path,
     pub run_dir: &'a Path,
     pub hooks_dir: PathBuf,
-    /// Root for reading /sys, /proc and /etc (tests point it elsewhere).
-    pub root: PathBuf,
     pub libvirt: &'a dyn Libvirt,
 }
 
@@ -87,12 +85,22 @@ pub fn use_color() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// `text` in the ANSI colour `code` ("31" red, "32" green, "33" yellow)
+/// when `color` is set (see [`use_color`]), else as it is.
+pub(crate) fn paint(text: &str, code: &str, color: bool) -> String {
+    if color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
 pub fn load_config(path: &Path) -> Result<Config> {
     Config::parse(&config::read_file(path)?, &path.display().to_string())
 }
 
-fn network_config(cfg: &Config, network: &str, path: &Path) -> Result<NetworkConfig> {
-    cfg.networks.get(network).cloned().ok_or_else(|| {
+fn network_config<'c>(cfg: &'c Config, network: &str, path: &Path) -> Result<&'c NetworkConfig> {
+    cfg.networks.get(network).ok_or_else(|| {
         Error::Usage(format!(
             "network {network:?} is not in {}; add a [networks.{}] table",
             path.display(),
@@ -101,79 +109,99 @@ fn network_config(cfg: &Config, network: &str, path: &Path) -> Result<NetworkCon
     })
 }
 
-fn running_info(cx: &Ctx, network: &str) -> Result<(NetInfo, String)> {
-    let info = cx.libvirt.network(network)?.ok_or_else(|| {
+/// libvirt's view of `network`; a usage error when libvirt has none.
+fn lookup_network(cx: &Ctx, network: &str) -> Result<NetInfo> {
+    cx.libvirt.network(network)?.ok_or_else(|| {
         Error::Usage(format!(
             "libvirt has no network {network:?} (see `virsh net-list --all`)"
         ))
-    })?;
+    })
+}
+
+/// libvirt's view of `network`, which must be running.
+fn running_info(cx: &Ctx, network: &str) -> Result<NetInfo> {
+    let info = lookup_network(cx, network)?;
     if !info.active {
         return Err(Error::Usage(format!(
             "network {network:?} is not active; start it (`virsh net-start {network}`): the hook then does the rest"
         )));
     }
-    let bridge = info.bridge.clone().ok_or_else(|| {
-        Error::Refused(vec![plan::Problem::NoBridge {
-            forward_mode: info.forward_mode.clone(),
-        }])
-    })?;
-    Ok((info, bridge))
+    Ok(info)
 }
 
 /// `apply NETWORK`: what `started` does, for a network already running.
 pub fn apply(cx: &Ctx, network: &str, dry_run: bool) -> Result<Vec<String>> {
     let cfg = load_config(cx.config)?;
     let net = network_config(&cfg, network, cx.config)?;
-    let (info, bridge) = running_info(cx, network)?;
+    let info = running_info(cx, network)?;
+    apply_net(cx, net, &info, dry_run)
+}
+
+/// [`apply`] once the network's config and libvirt's view of it (active)
+/// are in hand: [`reconcile`] has them for every network already.
+fn apply_net(cx: &Ctx, net: &NetworkConfig, info: &NetInfo, dry_run: bool) -> Result<Vec<String>> {
+    let network = net.name.as_str();
+    let bridge = info.bridge.as_deref().ok_or_else(|| {
+        Error::Refused(vec![plan::Problem::NoBridge {
+            forward_mode: info.forward_mode.clone(),
+        }])
+    })?;
     let mut rt = Rtnl::open()?;
     if dry_run {
         let obs = rt.observe()?;
-        let planned = plan::plan_up(&net, &bridge, &obs);
-        ops::print_plan(&net, "apply", &bridge, None, &planned);
-        ops::print_unnat(&net, &info.hook_network(), &mut firewall::Sys);
+        let planned = plan::plan_up(net, bridge, &obs);
+        ops::print_plan(net, "apply", bridge, None, &planned);
+        ops::print_unnat(net, &info.hook_network(), &mut firewall::Sys);
         return planned.map(|_| vec![]).map_err(Error::Refused);
     }
     let rundir = RunDir::new(cx.run_dir);
     let _lock = rundir.lock()?;
     let mut log = Log::system_only(network, "apply");
     let res = ops::up(
-        &net,
+        net,
         &info.hook_network(),
         &mut rt,
         &mut firewall::Sys,
         &rundir,
         &mut log,
     );
-    record(&rundir, network, "apply", &res);
+    rundir.record(&ops::outcome(network, "apply", &res));
     res.map(|d| d.actions)
 }
 
 /// `teardown NETWORK`: what `stopped` does; removes only what is marked.
-pub fn teardown(cx: &Ctx, network: &str, dry_run: bool) -> Result<Vec<String>> {
-    teardown_one(cx, network, dry_run, false)
+/// Needs no libvirt: it works from the ownership marks and the run dir.
+pub fn teardown(
+    config: &Path,
+    run_dir: &Path,
+    network: &str,
+    dry_run: bool,
+) -> Result<Vec<String>> {
+    // The config may be gone (package removal): the run dir still knows.
+    let cfg = if dry_run {
+        None
+    } else {
+        load_config(config).ok()
+    };
+    teardown_one(run_dir, cfg.as_ref(), network, dry_run, false)
 }
 
 /// `teardown --all`: every network that has marked links or an outcome
 /// record, with its firewall exemptions, then whatever net-hook rules and
 /// tables are left. Runs everything; reports the first failure.
-pub fn teardown_all(cx: &Ctx, dry_run: bool) -> Result<Vec<String>> {
+pub fn teardown_all(run_dir: &Path, dry_run: bool) -> Result<Vec<String>> {
     let obs = Rtnl::open()?.observe()?;
     let mut names: Vec<String> = obs
         .owners()
         .into_iter()
-        .chain(
-            RunDir::new(cx.run_dir)
-                .list()
-                .into_iter()
-                .map(|o| o.network),
-        )
+        .chain(RunDir::new(run_dir).list().into_iter().map(|o| o.network))
         .collect();
     names.sort();
     names.dedup();
     let mut actions = Vec::new();
     let mut first_err = None;
     for n in &names {
-        match teardown_one(cx, n, dry_run, true) {
+        match teardown_one(run_dir, None, n, dry_run, true) {
             Ok(a) => actions.extend(a.into_iter().map(|a| format!("{n}: {a}"))),
             Err(e) => {
                 first_err.get_or_insert(e);
@@ -193,14 +221,17 @@ pub fn teardown_all(cx: &Ctx, dry_run: bool) -> Result<Vec<String>> {
     }
 }
 
+/// Tears `network` down; `cfg` (the config, if it could be read) tells
+/// whether to look at the firewall, unless `force_firewall` already says so.
 fn teardown_one(
-    cx: &Ctx,
+    run_dir: &Path,
+    cfg: Option<&Config>,
     network: &str,
     dry_run: bool,
     force_firewall: bool,
 ) -> Result<Vec<String>> {
     let mut rt = Rtnl::open()?;
-    let rundir = RunDir::new(cx.run_dir);
+    let rundir = RunDir::new(run_dir);
     if dry_run {
         let steps = plan::plan_down(network, &rt.observe()?, &ops::added_vids(&rundir, network));
         print_steps(network, "teardown", &steps);
@@ -208,16 +239,10 @@ fn teardown_one(
     }
     let _lock = rundir.lock()?;
     let mut log = Log::system_only(network, "teardown");
-    // The config may be gone (package removal): the run dir still knows.
-    let cfg = load_config(cx.config).ok();
     let fw = force_firewall
-        || ops::has_firewall(
-            cfg.as_ref().and_then(|c| c.networks.get(network)),
-            &rundir,
-            network,
-        );
+        || ops::has_firewall(cfg.and_then(|c| c.networks.get(network)), &rundir, network);
     let res = ops::down(network, &mut rt, &mut firewall::Sys, fw, &rundir, &mut log);
-    record(&rundir, network, "teardown", &res);
+    rundir.record(&ops::outcome(network, "teardown", &res));
     res.map(|d| d.actions)
 }
 
@@ -228,12 +253,6 @@ fn print_steps(network: &str, what: &str, steps: &[plan::Step]) {
     }
     for (i, s) in steps.iter().enumerate() {
         println!("  {:>2}. {s}", i + 1);
-    }
-}
-
-fn record(rundir: &RunDir, network: &str, op: &str, res: &Result<ops::Done>) {
-    if let Err(e) = rundir.write(&ops::outcome(network, op, res)) {
-        eprintln!("net-hook: {network}: could not record the outcome: {e}");
     }
 }
 
@@ -255,7 +274,7 @@ pub fn reconcile(cx: &Ctx, dry_run: bool) -> Result<(Vec<String>, usize)> {
             continue;
         }
         keep.push(net.name.clone());
-        match apply(cx, &net.name, dry_run) {
+        match apply_net(cx, net, info, dry_run) {
             Ok(_) if dry_run => lines.push(format!("{}: planned above (dry run)", net.name)),
             Ok(a) if a.is_empty() => lines.push(format!("{}: as configured", net.name)),
             Ok(a) => lines.push(format!("{}: {}", net.name, a.join("; "))),
@@ -273,7 +292,7 @@ pub fn reconcile(cx: &Ctx, dry_run: bool) -> Result<(Vec<String>, usize)> {
         .filter(|n| !keep.contains(n))
         .collect();
     for n in orphans {
-        match teardown(cx, &n, dry_run) {
+        match teardown_one(cx.run_dir, Some(&cfg), &n, dry_run, false) {
             Ok(_) if dry_run => lines.push(format!(
                 "{n}: not active; leftovers planned above (dry run)"
             )),

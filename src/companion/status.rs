@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::{Ctx, NetInfo};
 use crate::config::NetworkConfig;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::firewall;
 use crate::model::{Observed, owner_mark};
 use crate::netlink::{Net, Rtnl};
@@ -108,13 +108,8 @@ pub fn compare(
 
 pub fn run(cx: &Ctx, only: Option<&str>) -> Result<Vec<NetworkStatus>> {
     let cfg = super::load_config(cx.config)?;
-    if let Some(n) = only
-        && !cfg.networks.contains_key(n)
-    {
-        return Err(Error::Usage(format!(
-            "network {n:?} is not in {}",
-            cx.config.display()
-        )));
+    if let Some(n) = only {
+        super::network_config(&cfg, n, cx.config)?;
     }
     let infos = cx.libvirt.networks()?;
     let obs = Rtnl::open()?.observe()?;
@@ -149,11 +144,7 @@ pub fn print(list: &[NetworkStatus], color: bool) {
             "inactive" | "missing" | "drifted" => "33",
             _ => "31",
         };
-        if color {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s.to_string()
-        }
+        super::paint(s, code, color)
     };
     for n in list {
         let bridge = n.bridge.as_deref().unwrap_or("-");

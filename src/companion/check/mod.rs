@@ -11,7 +11,7 @@ use super::{Ctx, NetInfo};
 use crate::config::NetworkConfig;
 use crate::error::Result;
 use crate::firewall;
-use crate::install::ENTRY_NAME;
+use crate::install::{self, ENTRY_NAME};
 use crate::model::{Observed, owner_mark};
 use crate::netlink::{Net, Rtnl};
 use crate::ops;
@@ -363,14 +363,9 @@ pub fn hook_state(hooks_dir: &Path, root: &Path) -> HookState {
             None
         }
     });
-    let target_ok = fs::metadata(&entry_path).is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0);
-    let mut hooks: Vec<PathBuf> = vec![hooks_dir.join("network")];
-    if let Ok(rd) = fs::read_dir(hooks_dir.join("network.d")) {
-        hooks.extend(rd.flatten().map(|e| e.path()));
-    }
-    let oldest_hook = hooks
+    let target_ok = install::is_executable(&entry_path);
+    let oldest_hook = install::network_hooks(hooks_dir)
         .iter()
-        .filter(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0))
         .filter_map(|p| fs::symlink_metadata(p).ok().map(|m| m.mtime()))
         .min();
     HookState {
@@ -392,19 +387,9 @@ fn daemon_start_times(root: &Path) -> Vec<(String, i64)> {
         .flatten()
         .unwrap_or(100);
     let mut out = Vec::new();
-    let Ok(rd) = fs::read_dir(&proc) else {
-        return out;
-    };
-    for e in rd.flatten() {
-        let Ok(comm) = fs::read_to_string(e.path().join("comm")) else {
-            continue;
-        };
-        let comm = comm.trim();
-        if comm != "libvirtd" && comm != "virtnetworkd" {
-            continue;
-        }
+    for (comm, dir) in install::libvirt_daemons(&proc) {
         // Field 22 (starttime, in clock ticks since boot), after the ")".
-        let Ok(stat) = fs::read_to_string(e.path().join("stat")) else {
+        let Ok(stat) = fs::read_to_string(dir.join("stat")) else {
             continue;
         };
         let ticks: Option<i64> = stat
@@ -412,7 +397,7 @@ fn daemon_start_times(root: &Path) -> Vec<(String, i64)> {
             .and_then(|(_, rest)| rest.split_whitespace().nth(19))
             .and_then(|v| v.parse().ok());
         if let (Some(b), Some(t)) = (btime, ticks) {
-            out.push((comm.to_string(), b + t / hz));
+            out.push((comm, b + t / hz));
         }
     }
     out
@@ -424,14 +409,10 @@ fn read(root: &Path, rel: &str) -> Option<String> {
 
 /// Runs every check for `network`.
 pub fn run(cx: &Ctx, network: &str) -> Result<Report> {
-    let info = cx.libvirt.network(network)?.ok_or_else(|| {
-        crate::error::Error::Usage(format!(
-            "libvirt has no network {network:?} (see `virsh net-list --all`)"
-        ))
-    })?;
+    let info = super::lookup_network(cx, network)?;
     let mut checks = Vec::new();
     let net = match super::load_config(cx.config)
-        .and_then(|c| super::network_config(&c, network, cx.config))
+        .and_then(|c| super::network_config(&c, network, cx.config).cloned())
     {
         Ok(n) => {
             checks.push(c(
@@ -451,11 +432,13 @@ pub fn run(cx: &Ctx, network: &str) -> Result<Report> {
         }
     };
     let obs = Rtnl::open()?.observe()?;
+    // The host's own /sys, /proc and /etc (the readers take a root for tests).
+    let root = Path::new("/");
     let bridge = info.bridge.clone().unwrap_or_default();
     checks.push(g1(
         &bridge,
         read(
-            &cx.root,
+            root,
             &format!("sys/class/net/{bridge}/bridge/vlan_filtering"),
         )
         .as_deref(),
@@ -467,8 +450,8 @@ pub fn run(cx: &Ctx, network: &str) -> Result<Report> {
             .any(|a| matches!(a, ipnet::IpNet::V6(_)))
     });
     checks.extend(g2(
-        read(&cx.root, "proc/sys/net/ipv4/ip_forward").as_deref(),
-        read(&cx.root, "proc/sys/net/ipv6/conf/all/forwarding").as_deref(),
+        read(root, "proc/sys/net/ipv4/ip_forward").as_deref(),
+        read(root, "proc/sys/net/ipv6/conf/all/forwarding").as_deref(),
         need_v6,
     ));
     checks.push(g3(&info, &obs));
@@ -488,11 +471,11 @@ pub fn run(cx: &Ctx, network: &str) -> Result<Report> {
         }
     }
     needles.retain(|n| !n.is_empty());
-    checks.extend(g5(&manager_files(&cx.root), &needles));
+    checks.extend(g5(&manager_files(root), &needles));
     if let Some(n) = &net {
         checks.extend(g6(n, &info, &obs));
     }
-    checks.extend(hook_checks(&hook_state(&cx.hooks_dir, &cx.root)));
+    checks.extend(hook_checks(&hook_state(&cx.hooks_dir, root)));
     let result = checks
         .iter()
         .map(|c| c.status)
@@ -512,12 +495,12 @@ pub fn print(r: &Report, color: bool) {
             Status::Warn => ("WARN", "33"),
             Status::Fail => ("FAIL", "31"),
         };
-        let word = if color {
-            format!("\x1b[{code}m{word}\x1b[0m")
-        } else {
-            word.to_string()
-        };
-        println!("{word}  {:<6}  {}", ch.id, ch.reason);
+        println!(
+            "{}  {:<6}  {}",
+            super::paint(word, code, color),
+            ch.id,
+            ch.reason
+        );
     }
     let n = |s| r.checks.iter().filter(|c| c.status == s).count();
     println!(
