@@ -186,7 +186,7 @@ fn execute(
                 ops::print_unnat(net, &hn, &mut firewall::Sys);
                 return planned.map(|_| Done::nothing()).map_err(Error::Refused);
             }
-            ops::up(net, &hn, &mut rt, &mut firewall::Sys, &rundir, log)
+            ops::up(net, &bridge, &hn, &mut rt, &mut firewall::Sys, &rundir, log)
         }
         Op::Stopped => {
             if mode == Mode::DryRun {
@@ -201,7 +201,7 @@ fn execute(
                 );
                 return Ok(Done::nothing());
             }
-            let fw = ops::has_firewall(Some(net), &rundir, &net.name);
+            let fw = net.unnat.is_some();
             ops::down(&net.name, &mut rt, &mut firewall::Sys, fw, &rundir, log)
         }
     }
@@ -263,10 +263,8 @@ fn finish(
             u8::from(strict)
         }
     };
-    if mode != Mode::DryRun
-        && let Err(e) = RunDir::new(&paths.run_dir).write(&outcome)
-    {
-        eprintln!("net-hook: {network}: could not record the outcome: {e}");
+    if mode != Mode::DryRun {
+        RunDir::new(&paths.run_dir).record(&outcome);
     }
     code
 }

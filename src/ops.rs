@@ -34,21 +34,17 @@ impl Done {
     }
 }
 
-/// Creates or reconciles `net`'s VLANs on the network's bridge, then its
-/// un-NAT exemption; all or nothing.
+/// Creates or reconciles `net`'s VLANs on `bridge` (the network's, as in
+/// `hn`), then its un-NAT exemption; all or nothing.
 pub fn up(
     net: &NetworkConfig,
+    bridge: &str,
     hn: &HookNetwork,
     rt: &mut dyn Net,
     fw: &mut dyn Runner,
     rundir: &RunDir,
     log: &mut Log,
 ) -> Result<Done> {
-    let bridge = hn.bridge.as_deref().ok_or_else(|| {
-        Error::Refused(vec![Problem::NoBridge {
-            forward_mode: hn.forward_mode.clone(),
-        }])
-    })?;
     // Decide everything before changing anything.
     let exemptions = match &net.unnat {
         None => None,
@@ -95,7 +91,7 @@ pub fn up(
     if actions.is_empty() {
         log.info("nothing to do: everything is as configured");
     }
-    let mut vids_added = previous_vids(rundir, &net.name);
+    let mut vids_added = recorded_vids(rundir.read(&net.name));
     for s in &steps {
         if let Step::BridgeVidAdd { bridge, vid } = s {
             vids_added.push(BridgeVid {
@@ -118,8 +114,9 @@ pub fn up(
     })
 }
 
-/// Deletes everything marked for `network` and, when `firewall` is set, its
-/// exemptions on every backend; runs every step, reports the first failure.
+/// Deletes everything marked for `network` and its exemptions on every
+/// backend, if the last bring-up installed one or `firewall` (the config
+/// asks for one) says to look; runs every step, reports the first failure.
 pub fn down(
     network: &str,
     rt: &mut dyn Net,
@@ -128,8 +125,10 @@ pub fn down(
     rundir: &RunDir,
     log: &mut Log,
 ) -> Result<Done> {
+    let last = rundir.read(network);
+    let firewall = firewall || last.as_ref().is_some_and(|o| o.unnat_backend.is_some());
     let obs = rt.observe()?;
-    let steps = plan::plan_down(network, &obs, &added_vids(rundir, network));
+    let steps = plan::plan_down(network, &obs, &vid_pairs(recorded_vids(last)));
     let mut actions = Vec::new();
     let mut errors = apply::teardown(rt, &steps, |s| {
         log.info(&s.to_string());
@@ -159,27 +158,18 @@ pub fn down(
     }
 }
 
-/// Whether a teardown must look at the firewall: the config asks for an
-/// exemption, or the last bring-up installed one.
-pub fn has_firewall(net: Option<&NetworkConfig>, rundir: &RunDir, network: &str) -> bool {
-    net.is_some_and(|n| n.unnat.is_some())
-        || rundir
-            .read(network)
-            .is_some_and(|o| o.unnat_backend.is_some())
-}
-
 /// The VIDs the last bring-up added to filtering bridges.
 pub fn added_vids(rundir: &RunDir, network: &str) -> Vec<(String, u16)> {
-    previous_vids(rundir, network)
-        .into_iter()
-        .map(|b| (b.bridge, b.vid))
-        .collect()
+    vid_pairs(recorded_vids(rundir.read(network)))
 }
 
-fn previous_vids(rundir: &RunDir, network: &str) -> Vec<BridgeVid> {
-    rundir
-        .read(network)
-        .filter(|o| o.op == "started" || o.op == "apply")
+fn vid_pairs(vids: Vec<BridgeVid>) -> Vec<(String, u16)> {
+    vids.into_iter().map(|b| (b.bridge, b.vid)).collect()
+}
+
+/// The VIDs in a network's last outcome record, if a bring-up wrote it.
+fn recorded_vids(last: Option<Outcome>) -> Vec<BridgeVid> {
+    last.filter(|o| o.op == "started" || o.op == "apply")
         .map(|o| o.bridge_vids_added)
         .unwrap_or_default()
 }

@@ -159,6 +159,7 @@ fn apply_net(cx: &Ctx, net: &NetworkConfig, info: &NetInfo, dry_run: bool) -> Re
     let mut log = Log::system_only(network, "apply");
     let res = ops::up(
         net,
+        bridge,
         &info.hook_network(),
         &mut rt,
         &mut firewall::Sys,
@@ -240,7 +241,9 @@ fn teardown_one(
     let _lock = rundir.lock()?;
     let mut log = Log::system_only(network, "teardown");
     let fw = force_firewall
-        || ops::has_firewall(cfg.and_then(|c| c.networks.get(network)), &rundir, network);
+        || cfg
+            .and_then(|c| c.networks.get(network))
+            .is_some_and(|n| n.unnat.is_some());
     let res = ops::down(network, &mut rt, &mut firewall::Sys, fw, &rundir, &mut log);
     rundir.record(&ops::outcome(network, "teardown", &res));
     res.map(|d| d.actions)
