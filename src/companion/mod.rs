@@ -80,6 +80,56 @@ pub struct Ctx<'a> {
     pub libvirt: &'a dyn Libvirt,
 }
 
+/// One configured VLAN as status and check G6 judge it: its interface name,
+/// the link of that name, whether that link carries net-hook's mark, and the
+/// plan that would bring just this VLAN up.
+pub(crate) struct VlanView<'a> {
+    pub vlan: &'a config::VlanConfig,
+    pub name: String,
+    pub link: Option<&'a crate::model::Link>,
+    pub owned: bool,
+    pub plan: std::result::Result<Vec<plan::Step>, Vec<plan::Problem>>,
+}
+
+pub(crate) fn vlan_views<'a>(
+    net: &'a NetworkConfig,
+    bridge: &str,
+    obs: &'a crate::model::Observed,
+) -> Vec<VlanView<'a>> {
+    let mark = crate::model::owner_mark(&net.name);
+    net.vlans
+        .iter()
+        .map(|vlan| {
+            let name = vlan.ifname(bridge);
+            let link = obs.link_by_name(&name);
+            let one = NetworkConfig {
+                vlans: vec![vlan.clone()],
+                ..net.clone()
+            };
+            VlanView {
+                vlan,
+                owned: link.is_some_and(|l| l.alias.as_deref() == Some(mark.as_str())),
+                link,
+                name,
+                plan: plan::plan_up(&one, bridge, obs),
+            }
+        })
+        .collect()
+}
+
+/// Whether the running network's un-NAT exemption is in place: `None` when
+/// the config asks for none, `Err` when it cannot apply to this network.
+pub(crate) fn unnat_present(
+    net: &NetworkConfig,
+    info: &NetInfo,
+) -> Option<std::result::Result<bool, String>> {
+    let u = net.unnat.as_ref()?;
+    Some(
+        firewall::exemptions(u, &info.hook_network())
+            .map(|exs| firewall::present(&net.name, &exs, &mut firewall::Sys)),
+    )
+}
+
 /// Colours only on a terminal, and never with `NO_COLOR` set.
 pub fn use_color() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())

@@ -5,8 +5,7 @@ use serde::Serialize;
 use super::{Ctx, NetInfo};
 use crate::config::NetworkConfig;
 use crate::error::Result;
-use crate::firewall;
-use crate::model::{Observed, owner_mark};
+use crate::model::Observed;
 use crate::netlink::{Net, Rtnl};
 use crate::plan;
 use crate::state::{Outcome, RunDir};
@@ -64,16 +63,8 @@ pub fn compare(
         return st;
     }
     let bridge = info.bridge.clone().unwrap_or_default();
-    let mark = owner_mark(&net.name);
-    for vlan in &net.vlans {
-        let name = vlan.ifname(&bridge);
-        let link = obs.link_by_name(&name);
-        let owned = link.is_some_and(|l| l.alias.as_deref() == Some(mark.as_str()));
-        let one = NetworkConfig {
-            vlans: vec![vlan.clone()],
-            ..net.clone()
-        };
-        let (state, details) = match (link, plan::plan_up(&one, &bridge, obs)) {
+    for v in super::vlan_views(net, &bridge, obs) {
+        let (state, details) = match (v.link, v.plan) {
             (_, Err(problems)) => {
                 use plan::Problem as P;
                 let state = if problems
@@ -93,10 +84,10 @@ pub fn compare(
             (Some(_), Ok(steps)) => ("drifted", steps.iter().map(ToString::to_string).collect()),
         };
         st.vlans.push(VlanStatus {
-            id: vlan.id,
-            name,
+            id: v.vlan.id,
+            name: v.name,
             state,
-            owned,
+            owned: v.owned,
             details,
         });
     }
@@ -114,7 +105,6 @@ pub fn run(cx: &Ctx, only: Option<&str>) -> Result<Vec<NetworkStatus>> {
     let infos = cx.libvirt.networks()?;
     let obs = Rtnl::open()?.observe()?;
     let rundir = RunDir::new(cx.run_dir);
-    let mut fw = firewall::Sys;
     Ok(cfg
         .networks
         .values()
@@ -122,11 +112,14 @@ pub fn run(cx: &Ctx, only: Option<&str>) -> Result<Vec<NetworkStatus>> {
         .map(|n| {
             let info = infos.iter().find(|i| i.name == n.name);
             let mut st = compare(n, info, &obs, rundir.read(&n.name));
-            if let (Some(u), Some(info)) = (&n.unnat, info.filter(|i| i.active)) {
-                st.unnat = Some(match firewall::exemptions(u, &info.hook_network()) {
+            if let Some(present) = info
+                .filter(|i| i.active)
+                .and_then(|i| super::unnat_present(n, i))
+            {
+                st.unnat = Some(match present {
                     Err(_) => "not-applicable",
-                    Ok(exs) if firewall::present(&n.name, &exs, &mut fw) => "present",
-                    Ok(_) => {
+                    Ok(true) => "present",
+                    Ok(false) => {
                         st.state = "drift";
                         "missing"
                     }

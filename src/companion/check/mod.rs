@@ -10,12 +10,10 @@ use serde::Serialize;
 use super::{Ctx, NetInfo};
 use crate::config::NetworkConfig;
 use crate::error::Result;
-use crate::firewall;
 use crate::install::{self, ENTRY_NAME};
-use crate::model::{Observed, owner_mark};
+use crate::model::Observed;
 use crate::netlink::{Net, Rtnl};
 use crate::ops;
-use crate::plan;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
@@ -279,29 +277,23 @@ pub fn g6(net: &NetworkConfig, info: &NetInfo, obs: &Observed) -> Vec<Check> {
         return vec![];
     };
     let (obs, _) = ops::with_bridge(obs.clone(), bridge);
-    let mark = owner_mark(&net.name);
     let mut out = Vec::new();
-    for vlan in &net.vlans {
-        let one = NetworkConfig {
-            vlans: vec![vlan.clone()],
-            ..net.clone()
-        };
-        let name = vlan.ifname(bridge);
-        let existing = obs.link_by_name(&name);
-        match plan::plan_up(&one, bridge, &obs) {
+    for v in super::vlan_views(net, bridge, &obs) {
+        let (id, name) = (v.vlan.id, &v.name);
+        match v.plan {
             Err(problems) => {
                 for p in problems {
-                    out.push(c("G6", Status::Fail, format!("VLAN {} ({name}): {p}", vlan.id)));
+                    out.push(c("G6", Status::Fail, format!("VLAN {id} ({name}): {p}")));
                 }
             }
-            Ok(steps) => out.push(match existing {
-                None if info.active => c("G6", Status::Warn, format!("VLAN {} ({name}) is absent although the network is active: `net-hook apply {}`", vlan.id, info.name)),
-                None => c("G6", Status::Pass, format!("VLAN {} ({name}) is absent; created when the network starts", vlan.id)),
-                Some(l) if l.alias.as_deref() != Some(&mark) => c("G6", Status::Warn, format!("VLAN {} ({name}) exists, not created by net-hook; it matches and will be adopted", vlan.id)),
-                Some(_) if steps.is_empty() => c("G6", Status::Pass, format!("VLAN {} ({name}) is present, owned by net-hook, as configured", vlan.id)),
+            Ok(steps) => out.push(match v.link {
+                None if info.active => c("G6", Status::Warn, format!("VLAN {id} ({name}) is absent although the network is active: `net-hook apply {}`", info.name)),
+                None => c("G6", Status::Pass, format!("VLAN {id} ({name}) is absent; created when the network starts")),
+                Some(_) if !v.owned => c("G6", Status::Warn, format!("VLAN {id} ({name}) exists, not created by net-hook; it matches and will be adopted")),
+                Some(_) if steps.is_empty() => c("G6", Status::Pass, format!("VLAN {id} ({name}) is present, owned by net-hook, as configured")),
                 Some(_) => {
                     let drift: Vec<String> = steps.iter().map(ToString::to_string).collect();
-                    c("G6", Status::Warn, format!("VLAN {} ({name}) has drifted; `net-hook apply {}` would: {}", vlan.id, info.name, drift.join("; ")))
+                    c("G6", Status::Warn, format!("VLAN {id} ({name}) has drifted; `net-hook apply {}` would: {}", info.name, drift.join("; ")))
                 }
             }),
         }
@@ -456,10 +448,7 @@ pub fn run(cx: &Ctx, network: &str) -> Result<Report> {
     ));
     checks.push(g3(&info, &obs));
     let exempted = match (&net, info.active) {
-        (Some(n), true) => n.unnat.as_ref().is_some_and(|u| {
-            firewall::exemptions(u, &info.hook_network())
-                .is_ok_and(|exs| firewall::present(network, &exs, &mut firewall::Sys))
-        }),
+        (Some(n), true) => super::unnat_present(n, &info) == Some(Ok(true)),
         _ => false,
     };
     checks.extend(g4(&info, exempted));
