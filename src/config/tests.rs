@@ -1,4 +1,7 @@
+use super::prescan::scan;
 use super::*;
+use crate::error::Error;
+use std::path::Path;
 
 const FILE: &str = "/etc/net-hook/net-hook.toml";
 

@@ -1,0 +1,126 @@
+//! The config file: parsing, validation with file/line/key errors, and the
+//! cheap pre-scan that lets the hook exit for networks it does not manage
+//! without parsing anything.
+//!
+//! `load` reads the file and judges who could have written it, `prescan`
+//! rules networks out before any parsing, `schema` walks the TOML and
+//! `rules` judges single values.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use ipnet::IpNet;
+
+use crate::error::Result;
+
+mod load;
+mod prescan;
+mod rules;
+mod schema;
+
+use schema::Cx;
+
+pub use load::{Loaded, check_secure, load, load_if_mentions, read_file, strict_hint};
+pub use prescan::might_mention;
+pub use rules::{ifname_problem, key_repr, parse_host_address};
+
+pub const DEFAULT_PATH: &str = "/etc/net-hook/net-hook.toml";
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Config {
+    pub networks: BTreeMap<String, NetworkConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkConfig {
+    pub name: String,
+    /// On failure exit non-zero (libvirt fails the start) instead of logging.
+    pub strict: bool,
+    pub vlans: Vec<VlanConfig>,
+    /// Traffic from the network to these prefixes is not masqueraded.
+    pub unnat: Option<Unnat>,
+    /// firewalld zone for the VLANs when firewalld runs (default `libvirt`).
+    pub firewalld_zone: Option<String>,
+}
+
+impl NetworkConfig {
+    pub fn zone(&self) -> &str {
+        self.firewalld_zone.as_deref().unwrap_or("libvirt")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unnat {
+    pub destinations: Vec<IpNet>,
+    /// `None`: the network's own subnets, from its XML.
+    pub sources: Option<Vec<IpNet>>,
+    pub backend: BackendChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendChoice {
+    /// Follow libvirt: its network.conf, else the rules it installed.
+    #[default]
+    Auto,
+    Iptables,
+    Nftables,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VlanConfig {
+    pub id: u16,
+    /// Interface name; `None` means `<bridge>.<id>`, known only at hook time.
+    pub name: Option<String>,
+    pub addresses: Vec<IpNet>,
+    /// `None` keeps what the kernel gives a new VLAN: the bridge's MTU.
+    pub mtu: Option<u32>,
+}
+
+impl VlanConfig {
+    pub fn ifname(&self, bridge: &str) -> String {
+        match &self.name {
+            Some(n) => n.clone(),
+            None => format!("{bridge}.{}", self.id),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub key: String,
+    pub msg: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}:{}: {}", self.file, self.line, self.msg)
+        } else {
+            write!(f, "{}:{}: {}: {}", self.file, self.line, self.key, self.msg)
+        }
+    }
+}
+
+impl Config {
+    /// Parses and validates the whole file.
+    pub fn parse(text: &str, file: &str) -> Result<Config> {
+        let mut cx = Cx::new(text, file);
+        let networks = cx.walk(None);
+        cx.check_global(&networks);
+        cx.finish(Config { networks })
+    }
+
+    /// Parses the file but validates only `network` (and the top level): a
+    /// mistake in another network's section must not break this one.
+    pub fn parse_network(text: &str, file: &str, network: &str) -> Result<Option<NetworkConfig>> {
+        let mut cx = Cx::new(text, file);
+        let mut networks = cx.walk(Some(network));
+        let found = networks.remove(network);
+        cx.finish(found)
+    }
+}
+
+#[cfg(test)]
+mod tests;
