@@ -292,7 +292,7 @@ fn config_check(paths: &Paths) -> u8 {
     }
     let cfg = match Config::parse(&text, &file) {
         Ok(c) => c,
-        Err(crate::error::Error::Config(errors)) => {
+        Err(config::Error::Invalid(errors)) => {
             for e in &errors {
                 eprintln!("{e}");
             }
@@ -419,12 +419,7 @@ fn print_json<T: serde::Serialize>(v: &T) {
 fn finish(res: Result<()>) -> u8 {
     match res {
         Ok(()) => 0,
-        Err(
-            e @ (Error::Usage(_)
-            | Error::Config(_)
-            | Error::ConfigRead { .. }
-            | Error::ConfigInsecure { .. }),
-        ) => {
+        Err(e @ (Error::Usage(_) | Error::Config(_))) => {
             eprintln!("net-hook: {e}");
             2
         }

@@ -2,22 +2,14 @@
 //! says what failed and, where we can tell, what the operator should do.
 
 use std::io;
-use std::path::PathBuf;
 
-use crate::config::ConfigError;
 use crate::plan::Problem;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// One or more validation errors; each already names file, line and key.
-    #[error("{}", join_config_errors(.0))]
-    Config(Vec<ConfigError>),
-
-    #[error("cannot read config {}: {source}; create it or pass --config", path.display())]
-    ConfigRead { path: PathBuf, source: io::Error },
-
-    #[error("refusing config {}: {why}; fix with `chown root:root` and `chmod go-w`", path.display())]
-    ConfigInsecure { path: PathBuf, why: String },
+    /// The config is invalid, unreadable or insecure.
+    #[error(transparent)]
+    Config(#[from] crate::config::Error),
 
     /// Bad hook input (argv or stdin); nothing was changed.
     #[error("bad hook input: {0}")]
@@ -62,17 +54,6 @@ impl Error {
             _ => None,
         }
     }
-}
-
-fn join_config_errors(errs: &[ConfigError]) -> String {
-    let mut s = errs.first().map(ToString::to_string).unwrap_or_default();
-    if errs.len() > 1 {
-        s.push_str(&format!(
-            " (and {} more; run `net-hook config check`)",
-            errs.len() - 1
-        ));
-    }
-    s
 }
 
 fn join_problems(problems: &[Problem]) -> String {

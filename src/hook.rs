@@ -117,13 +117,13 @@ pub fn run(args: &[OsString], paths: &Paths, mode: Mode, stdin: &mut dyn Read) -
     let file = paths.config.display().to_string();
     let net = match insecure {
         // An insecure file's `strict` is not to be trusted either: fail soft.
-        Some(e) => return finish(&mut log, paths, network, op, mode, false, Err(e)),
+        Some(e) => return finish(&mut log, paths, network, op, mode, false, Err(e.into())),
         None => match Config::parse_network(&text, &file, network) {
             Ok(None) => return 0,
             Ok(Some(net)) => net,
             Err(e) => {
                 let strict = config::strict_hint(&text, network);
-                return finish(&mut log, paths, network, op, mode, strict, Err(e));
+                return finish(&mut log, paths, network, op, mode, strict, Err(e.into()));
             }
         },
     };

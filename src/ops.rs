@@ -3,7 +3,7 @@
 //! `reconcile`). Callers hold the run-dir lock.
 
 use crate::apply;
-use crate::config::NetworkConfig;
+use crate::config::{self, NetworkConfig};
 use crate::error::{Error, Result};
 use crate::firewall::{self, Runner};
 use crate::hookdata::HookNetwork;
@@ -197,8 +197,7 @@ pub fn outcome(network: &str, op: &str, res: &Result<Done>) -> Outcome {
         Err(e) => {
             o.result = match e {
                 Error::Refused(_)
-                | Error::Config(_)
-                | Error::ConfigInsecure { .. }
+                | Error::Config(config::Error::Invalid(_) | config::Error::Insecure { .. })
                 | Error::Input(_) => "refused",
                 _ => "failed",
             }

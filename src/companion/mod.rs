@@ -146,7 +146,10 @@ pub(crate) fn paint(text: &str, code: &str, color: bool) -> String {
 }
 
 pub fn load_config(path: &Path) -> Result<Config> {
-    Config::parse(&config::read_file(path)?, &path.display().to_string())
+    Ok(Config::parse(
+        &config::read_file(path)?,
+        &path.display().to_string(),
+    )?)
 }
 
 fn network_config<'c>(cfg: &'c Config, network: &str, path: &Path) -> Result<&'c NetworkConfig> {

@@ -7,7 +7,7 @@ use std::path::Path;
 use toml::de::DeTable;
 
 use super::prescan::might_mention;
-use crate::error::{Error, Result};
+use super::{Error, Result};
 
 /// The config file's text, and why the hook must not trust it, if so.
 pub enum Loaded {
@@ -38,7 +38,7 @@ pub fn load_if_mentions(path: &Path, network: &str) -> Result<Loaded> {
 
 fn load_inner(path: &Path, prescan: Option<&str>) -> Result<Loaded> {
     use std::io::{Read, Seek};
-    let read_err = |source| Error::ConfigRead {
+    let read_err = |source| Error::Read {
         path: path.to_path_buf(),
         source,
     };
@@ -74,7 +74,7 @@ fn load_inner(path: &Path, prescan: Option<&str>) -> Result<Loaded> {
 /// [`load`] for commands that need the file: missing or insecure is an error.
 pub fn read_file(path: &Path) -> Result<String> {
     match load(path)? {
-        Loaded::Missing | Loaded::NotMentioned => Err(Error::ConfigRead {
+        Loaded::Missing | Loaded::NotMentioned => Err(Error::Read {
             path: path.to_path_buf(),
             source: std::io::Error::from(std::io::ErrorKind::NotFound),
         }),
@@ -107,7 +107,7 @@ pub fn check_secure(path: &Path, uid: u32, mode: u32) -> Result<()> {
     } else {
         return Ok(());
     };
-    Err(Error::ConfigInsecure {
+    Err(Error::Insecure {
         path: path.to_path_buf(),
         why,
     })

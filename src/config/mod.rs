@@ -8,10 +8,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::io;
+use std::path::PathBuf;
 
 use ipnet::IpNet;
-
-use crate::error::Result;
 
 mod load;
 mod prescan;
@@ -101,6 +101,34 @@ impl fmt::Display for ConfigError {
             write!(f, "{}:{}: {}: {}", self.file, self.line, self.key, self.msg)
         }
     }
+}
+
+/// Why the config cannot be used. Its own type, so that this module depends
+/// on nothing that depends on it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// One or more validation errors; each already names file, line and key.
+    #[error("{}", join_config_errors(.0))]
+    Invalid(Vec<ConfigError>),
+
+    #[error("cannot read config {}: {source}; create it or pass --config", path.display())]
+    Read { path: PathBuf, source: io::Error },
+
+    #[error("refusing config {}: {why}; fix with `chown root:root` and `chmod go-w`", path.display())]
+    Insecure { path: PathBuf, why: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn join_config_errors(errs: &[ConfigError]) -> String {
+    let mut s = errs.first().map(ToString::to_string).unwrap_or_default();
+    if errs.len() > 1 {
+        s.push_str(&format!(
+            " (and {} more; run `net-hook config check`)",
+            errs.len() - 1
+        ));
+    }
+    s
 }
 
 impl Config {

@@ -11,8 +11,7 @@ use toml::de::{DeTable, DeValue};
 use super::rules::{
     find_header, ifname_problem, key_repr, network_name_problem, parse_host_address,
 };
-use super::{BackendChoice, ConfigError, NetworkConfig, Unnat, VlanConfig};
-use crate::error::{Error, Result};
+use super::{BackendChoice, ConfigError, Error, NetworkConfig, Result, Unnat, VlanConfig};
 
 /// Validation context: the source (for line numbers) and the errors so far.
 pub(super) struct Cx<'a> {
@@ -44,7 +43,7 @@ impl<'a> Cx<'a> {
         if self.errors.is_empty() {
             Ok(value)
         } else {
-            Err(Error::Config(self.errors))
+            Err(Error::Invalid(self.errors))
         }
     }
 

@@ -1,6 +1,5 @@
 use super::prescan::scan;
 use super::*;
-use crate::error::Error;
 use std::path::Path;
 
 const FILE: &str = "/etc/net-hook/net-hook.toml";
@@ -8,7 +7,7 @@ const FILE: &str = "/etc/net-hook/net-hook.toml";
 fn errors(text: &str) -> Vec<String> {
     match Config::parse(text, FILE) {
         Ok(c) => panic!("accepted: {c:?}"),
-        Err(Error::Config(e)) => e.iter().map(ToString::to_string).collect(),
+        Err(Error::Invalid(e)) => e.iter().map(ToString::to_string).collect(),
         Err(e) => panic!("unexpected error {e}"),
     }
 }
