@@ -39,10 +39,13 @@ impl<'a> Cx<'a> {
         }
     }
 
-    pub(super) fn finish<T>(self, value: T) -> Result<T> {
+    pub(super) fn finish<T>(mut self, value: T) -> Result<T> {
         if self.errors.is_empty() {
             Ok(value)
         } else {
+            // The cross-network checks run last; report in file order all
+            // the same. Stable: errors on one line keep the order found.
+            self.errors.sort_by_key(|e| e.line);
             Err(Error::Invalid(self.errors))
         }
     }

@@ -188,6 +188,32 @@ fn duplicates_across_networks() {
 }
 
 #[test]
+fn errors_come_in_file_order() {
+    // The clash is found after the whole walk, but its line (b's header)
+    // comes before c's mistake.
+    let text = "[networks.b]\n[[networks.b.vlans]]\nid = 5\naddresses = [\"10.0.0.1/24\"]\n\
+        [networks.a]\n[[networks.a.vlans]]\nid = 6\naddresses = [\"10.0.0.1/24\"]\n\
+        [networks.c]\n[[networks.c.vlans]]\nid = 4095\naddresses = []\n";
+    let e = errors(text);
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(
+        e[0].starts_with(&format!(
+            "{FILE}:1: networks.b: address 10.0.0.1 is also configured for network a"
+        )),
+        "{e:?}"
+    );
+    assert!(
+        e[1].starts_with(&format!("{FILE}:11: networks.c.vlans[0].id: 4095")),
+        "{e:?}"
+    );
+    // The summary shows the first in the file.
+    match Config::parse(text, FILE) {
+        Err(err) => assert!(err.to_string().starts_with(&format!("{FILE}:1: ")), "{err}"),
+        Ok(c) => panic!("accepted: {c:?}"),
+    }
+}
+
+#[test]
 fn unknown_keys_and_wrong_types() {
     assert_eq!(
         one_error("netwroks = 1\n"),
