@@ -3,6 +3,7 @@
 //! foreign namespaces, DHCP hosts, ports) is ignored.
 
 use std::io::Read;
+use std::net::IpAddr;
 
 use serde::Deserialize;
 
@@ -57,15 +58,33 @@ struct NatXml {
 impl IpXml {
     /// The subnet, or `None` for an element without a usable address.
     fn subnet(&self) -> Option<ipnet::IpNet> {
-        let addr: std::net::IpAddr = self.address.as_deref()?.parse().ok()?;
-        let prefix = match (self.prefix, self.netmask.as_deref()) {
-            (Some(p), _) => p,
-            (None, Some(m)) => ipnet::ipv4_mask_to_prefix(m.parse().ok()?).ok()?,
-            // libvirt's defaults: classful for IPv4 is long gone, /24 and /64.
-            (None, None) if addr.is_ipv4() => 24,
-            (None, None) => 64,
-        };
+        let addr: IpAddr = self.address.as_deref()?.parse().ok()?;
+        let prefix = libvirt_prefix(addr, self.prefix, self.netmask.as_deref())?;
         Some(ipnet::IpNet::new(addr, prefix).ok()?.trunc())
+    }
+}
+
+/// The prefix libvirt gives an `<ip>` (virSocketAddrGetIPPrefix): `prefix`
+/// when above 0 (0 means unset), else the netmask's, else the address's
+/// natural one: classful for IPv4 (A /8, B /16, C /24, 0.0.0.0 /0; class D
+/// and E have none, an error there), /64 for IPv6 (`::` /0).
+fn libvirt_prefix(addr: IpAddr, prefix: Option<u8>, netmask: Option<&str>) -> Option<u8> {
+    if let Some(p) = prefix.filter(|&p| p > 0) {
+        return Some(p);
+    }
+    if let Some(m) = netmask {
+        return ipnet::ipv4_mask_to_prefix(m.parse().ok()?).ok();
+    }
+    match addr {
+        IpAddr::V4(a) if a.is_unspecified() => Some(0),
+        IpAddr::V4(a) => match a.octets()[0] {
+            0x00..=0x7f => Some(8),
+            0x80..=0xbf => Some(16),
+            0xc0..=0xdf => Some(24),
+            _ => None,
+        },
+        IpAddr::V6(a) if a.is_unspecified() => Some(0),
+        IpAddr::V6(_) => Some(64),
     }
 }
 
@@ -194,6 +213,50 @@ mod tests {
                 .unwrap()
                 .nat_ipv6
         );
+    }
+
+    fn subnet(attrs: &str) -> Option<String> {
+        let xml = format!("<network><name>x</name><ip {attrs}/></network>");
+        parse(&xml)
+            .unwrap()
+            .subnets
+            .first()
+            .map(ToString::to_string)
+    }
+
+    #[test]
+    fn missing_prefix_is_libvirts_natural_one() {
+        for (attrs, want) in [
+            // IPv4 by class, as libvirt does.
+            ("address='10.12.4.1'", Some("10.0.0.0/8")),
+            ("address='127.0.0.1'", Some("127.0.0.0/8")),
+            ("address='128.0.0.1'", Some("128.0.0.0/16")),
+            ("address='172.16.5.1'", Some("172.16.0.0/16")),
+            ("address='191.255.0.1'", Some("191.255.0.0/16")),
+            ("address='192.168.122.1'", Some("192.168.122.0/24")),
+            ("address='223.1.2.3'", Some("223.1.2.0/24")),
+            ("address='0.0.0.0'", Some("0.0.0.0/0")),
+            // Class D and E: libvirt has no prefix for them.
+            ("address='224.0.0.1'", None),
+            ("address='240.0.0.1'", None),
+            ("address='255.255.255.255'", None),
+            // IPv6: /64, the wildcard /0.
+            (
+                "family='ipv6' address='fd00:12:4::1'",
+                Some("fd00:12:4::/64"),
+            ),
+            ("family='ipv6' address='::'", Some("::/0")),
+            // prefix='0' counts as unset.
+            ("address='10.12.4.1' prefix='0'", Some("10.0.0.0/8")),
+            (
+                "address='10.12.4.1' prefix='0' netmask='255.255.252.0'",
+                Some("10.12.4.0/22"),
+            ),
+            ("address='10.12.4.1' prefix='22'", Some("10.12.4.0/22")),
+            ("address='10.12.4.1' netmask='255.0.255.0'", None),
+        ] {
+            assert_eq!(subnet(attrs).as_deref(), want, "{attrs}");
+        }
     }
 
     #[test]
