@@ -254,14 +254,9 @@ mod tests {
         }
     }
 
-    // These run as root in CI; as another user install refuses, which the
-    // first assertion would show.
     #[test]
+    #[ignore = "needs root"]
     fn install_is_idempotent_and_uninstall_removes_only_ours() {
-        if !nix::unistd::geteuid().is_root() {
-            assert!(install(&opts(Path::new("/nonexistent"))).is_err());
-            return;
-        }
         let d = tempfile::tempdir().unwrap();
         let entry = d.path().join("network.d").join(ENTRY_NAME);
         let first = install(&opts(d.path())).unwrap();
@@ -278,10 +273,8 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs root"]
     fn foreign_entries_and_scripts_are_left_alone() {
-        if !nix::unistd::geteuid().is_root() {
-            return;
-        }
         let d = tempfile::tempdir().unwrap();
         let nd = d.path().join("network.d");
         fs::create_dir_all(&nd).unwrap();

@@ -1,6 +1,6 @@
 //! Real packets across libvirt's NAT: the `unnat` exemption keeps traffic
-//! from 1_provider to the provider-vip plane unmasqueraded. Needs root;
-//! elsewhere each test says it skipped.
+//! from 1_provider to the provider-vip plane unmasqueraded. Needs root: every
+//! test is marked `#[ignore = "needs root"]` (run with `--include-ignored`).
 //!
 //! Three namespaces per test. "router" is the libvirt host: bridge virbr1
 //! with 10.12.4.1/22, ip_forward=1 and libvirt's exact rules, loaded from
@@ -12,7 +12,7 @@
 //! manages only the exemption. A UDP datagram from client to server shows
 //! which source address the server sees.
 //!
-//! `cargo test --test unnat baseline` checks the harness and the rule shapes
+//! `cargo test --test unnat baseline -- --include-ignored` checks the harness and the rule shapes
 //! by hand, without net-hook's feature; the other tests drive the hook.
 
 mod common;
@@ -433,10 +433,8 @@ fn baseline(tag: &str, backend: Backend) -> Lab {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn baseline_iptables_libvirt_masquerades_and_a_head_return_exempts() {
-    if !root() {
-        return;
-    }
     let lab = baseline("unnat-bi", Backend::Iptables);
     // The rule net-hook's iptables backend adds, by hand.
     let rule = "-s 10.12.4.0/22 -d 10.12.8.0/22 -m comment --comment net-hook:1_provider -j RETURN";
@@ -465,10 +463,8 @@ fn baseline_iptables_libvirt_masquerades_and_a_head_return_exempts() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn baseline_nftables_libvirt_masquerades_and_an_identity_snat_exempts() {
-    if !root() {
-        return;
-    }
     let lab = baseline("unnat-bn", Backend::Nftables);
     // An accept in an earlier nat chain does not stop libvirt's masquerade:
     // the nat hooks run until one makes a binding.
@@ -541,18 +537,14 @@ fn lifecycle(tag: &str, backend: Backend) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn unnat_iptables_lifecycle_with_real_packets() {
-    if !root() {
-        return;
-    }
     lifecycle("unnat-li", Backend::Iptables);
 }
 
 #[test]
+#[ignore = "needs root"]
 fn unnat_nftables_lifecycle_with_real_packets() {
-    if !root() {
-        return;
-    }
     lifecycle("unnat-ln", Backend::Nftables);
 }
 
@@ -571,17 +563,13 @@ fn stopped_after_libvirt(tag: &str, backend: Backend) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn unnat_iptables_stopped_after_libvirt_removed_its_rules_and_bridge() {
-    if !root() {
-        return;
-    }
     stopped_after_libvirt("unnat-si", Backend::Iptables);
 }
 
 #[test]
+#[ignore = "needs root"]
 fn unnat_nftables_stopped_after_libvirt_removed_its_rules_and_bridge() {
-    if !root() {
-        return;
-    }
     stopped_after_libvirt("unnat-sn", Backend::Nftables);
 }

@@ -23,15 +23,6 @@ pub fn started_xml() -> String {
     hookdata("1_provider_started_begin.xml")
 }
 
-pub fn root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        true
-    } else {
-        eprintln!("skipped: network-namespace tests need root");
-        false
-    }
-}
-
 /// A network namespace plus a private config and run dir, removed on drop.
 pub struct Ns {
     pub name: String,
