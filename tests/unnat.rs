@@ -42,7 +42,8 @@ const IPT_FIXTURES: [(&str, &str); 2] = [
 ];
 /// How `iptables -S` prints net-hook's rule (it quotes the comment).
 const IPT_EXEMPTION: &str = "-A POSTROUTING -s 10.12.4.0/22 -d 10.12.8.0/22 -m comment --comment \"net-hook:1_provider\" -j RETURN";
-/// The table the nftables backend owns (`table ip net-hook`, `table ip6 net-hook`).
+/// The nftables backend's own tables, `table ip net_hook` and `table ip6 net_hook`:
+/// NFT_TABLE in src/firewall.rs, written out so that a rename fails these tests.
 const NFT_TABLE: &str = "net_hook";
 const NFT_EXEMPTION: &str = "ip saddr 10.12.4.0/22 ip daddr 10.12.8.0/22 snat ip prefix to ip saddr map { 10.12.4.0/22 : 10.12.4.0/22 }";
 
