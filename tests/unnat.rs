@@ -30,7 +30,6 @@ use common::*;
 const ROUTER: Ipv4Addr = Ipv4Addr::new(10, 12, 8, 1);
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 12, 5, 20);
 const SERVER: Ipv4Addr = Ipv4Addr::new(10, 12, 8, 50);
-const SERVER_PORT: u16 = 7000;
 
 /// strict: a failure is exit 1 with the reason, not a silent exit 0.
 const UNNAT: &str = "[networks.1_provider]\nstrict = true\nvlans = []\n\n[networks.1_provider.unnat]\ndestinations = [\"10.12.8.0/22\"]\n";
@@ -251,12 +250,14 @@ impl Lab {
     }
 
     /// The source address the server sees for a new UDP flow from the client.
-    /// Each probe uses its own client port: a conntrack entry keeps its NAT
-    /// decision, so a reused 5-tuple would show the old one.
+    /// Each probe uses its own port, on both ends: a conntrack entry keeps
+    /// its NAT decision, so a reused 5-tuple would show the old one; and the
+    /// previous server socket may outlive its drop for a moment (a child that
+    /// a parallel test forked meanwhile holds it until its exec).
     fn probe(&self) -> Ipv4Addr {
         let port = NEXT_PORT.fetch_add(1, Ordering::Relaxed);
-        let srv = in_netns(&self.server.name, || {
-            UdpSocket::bind(SocketAddrV4::new(SERVER, SERVER_PORT))
+        let srv = in_netns(&self.server.name, move || {
+            UdpSocket::bind(SocketAddrV4::new(SERVER, port))
         })
         .expect("bind the server socket");
         srv.set_read_timeout(Some(Duration::from_millis(500)))
@@ -269,7 +270,7 @@ impl Lab {
         // The first datagram waits for ARP; a lost one is resent on the same
         // flow. Bounded: at most 3 x 500 ms.
         for _ in 0..3 {
-            cli.send_to(b"net-hook unnat probe", (SERVER, SERVER_PORT))
+            cli.send_to(b"net-hook unnat probe", (SERVER, port))
                 .expect("send");
             match srv.recv_from(&mut buf) {
                 Ok((_, SocketAddr::V4(from))) => return *from.ip(),
