@@ -1,14 +1,15 @@
-//! The command line for people and scripts. libvirt's own calls bypass it.
+//! The command line for people and scripts: the arguments, and which
+//! command runs. libvirt's own calls bypass it (see main.rs).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::companion::{self, Ctx, Libvirt};
-use crate::config::{self, Config};
+use crate::commands::{self, Ctx, Libvirt};
+use crate::config;
 use crate::error::{Error, Result};
-use crate::hook::{self, Mode, Paths};
+use crate::hook::Paths;
 use crate::install;
 
 /// How the libvirt-linked binary connects; `None` in `net-hook` itself, which
@@ -170,55 +171,27 @@ pub fn main(args: Vec<OsString>, connector: Option<Connector>) -> u8 {
         run_dir: cli.run_dir,
     };
     match cli.command {
-        Command::Hook { dry_run, args } => {
-            let mode = if dry_run {
-                Mode::DryRun
-            } else {
-                Mode::Explicit
-            };
-            hook::run(&args, &paths, mode, &mut std::io::stdin().lock())
-        }
+        Command::Hook { dry_run, args } => commands::hook::run(&args, &paths, dry_run),
         Command::Config {
             command: ConfigCommand::Check,
-        } => config_check(&paths),
+        } => commands::config::check(&paths.config),
         Command::Install {
             hooks_dir,
             target,
             dry_run,
-        } => {
-            let target = match target
-                .map(Ok)
-                .unwrap_or_else(|| std::env::current_exe().and_then(|p| p.canonicalize()))
-            {
-                Ok(t) => t,
-                Err(e) => {
-                    eprintln!(
-                        "net-hook: cannot tell where this binary is ({e}); pass --target /usr/bin/net-hook"
-                    );
-                    return 2;
-                }
-            };
-            report(install::install(&install::Opts {
-                hooks_dir,
-                target,
-                dry_run,
-            }))
-        }
+        } => lines(commands::install::run(hooks_dir, target, dry_run)),
         Command::Uninstall { hooks_dir, dry_run } => {
-            report(install::uninstall(&hooks_dir, dry_run))
+            lines(commands::uninstall::run(&hooks_dir, dry_run))
         }
         Command::Teardown {
             network,
             all,
             dry_run,
-        } => {
-            let res = match (all, network) {
-                (true, _) => companion::teardown_all(&paths.run_dir, dry_run),
-                (false, Some(n)) => companion::teardown(&paths.config, &paths.run_dir, &n, dry_run),
-                (false, None) => Err(Error::Usage("name a network, or pass --all".into())),
-            };
-            finish(res.map(print_actions))
-        }
+        } => lines(match (all, network) {
+            (true, _) => commands::teardown::run_all(&paths.run_dir, dry_run),
+            (false, Some(n)) => commands::teardown::run(&paths.config, &paths.run_dir, &n, dry_run),
+            (false, None) => Err(Error::Usage("name a network, or pass --all".into())),
+        }),
         cmd => {
             let Some(connector) = connector else {
                 return exec_companion(&args);
@@ -232,11 +205,11 @@ pub fn main(args: Vec<OsString>, connector: Option<Connector>) -> u8 {
                 | Command::Reconcile { libvirt, .. } => {
                     (&libvirt.connect, PathBuf::from(install::DEFAULT_HOOKS_DIR))
                 }
-                _ => unreachable!("handled above"),
+                _ => return fail(&Error::Usage("not a libvirt command".into())),
             };
             let lv = match connector(uri) {
                 Ok(l) => l,
-                Err(e) => return finish(Err(e)),
+                Err(e) => return fail(&e),
             };
             let cx = Ctx {
                 config: &paths.config,
@@ -244,12 +217,64 @@ pub fn main(args: Vec<OsString>, connector: Option<Connector>) -> u8 {
                 hooks_dir,
                 libvirt: lv.as_ref(),
             };
-            run_libvirt_command(&cx, cmd)
+            libvirt_command(&cx, cmd)
         }
     }
 }
 
-fn report(res: crate::error::Result<Vec<String>>) -> u8 {
+fn libvirt_command(cx: &Ctx, cmd: Command) -> u8 {
+    match cmd {
+        Command::Check { network, json, .. } => match commands::check::run(cx, &network) {
+            Ok(r) => {
+                if json {
+                    commands::print_json(&r);
+                } else {
+                    commands::check::print(&r, commands::use_color());
+                }
+                u8::from(r.result == commands::check::Status::Fail)
+            }
+            Err(e) => fail(&e),
+        },
+        Command::Status { network, json, .. } => {
+            match commands::status::run(cx, network.as_deref()) {
+                Ok(list) => {
+                    if json {
+                        commands::print_json(&list);
+                    } else {
+                        commands::status::print(&list, commands::use_color());
+                    }
+                    u8::from(list.iter().any(|n| n.drifted()))
+                }
+                Err(e) => fail(&e),
+            }
+        }
+        Command::Apply {
+            network, dry_run, ..
+        } => match commands::apply::run(cx, &network, dry_run) {
+            Ok(steps) => {
+                if steps.is_empty() && !dry_run {
+                    println!("{network}: nothing to do, every VLAN is as configured");
+                }
+                commands::print_steps(&steps);
+                0
+            }
+            Err(e) => fail(&e),
+        },
+        Command::Reconcile { dry_run, .. } => match commands::reconcile::run(cx, dry_run) {
+            Ok((lines, failures)) => {
+                for l in lines {
+                    println!("{l}");
+                }
+                u8::from(failures > 0)
+            }
+            Err(e) => fail(&e),
+        },
+        _ => fail(&Error::Usage("not a libvirt command".into())),
+    }
+}
+
+/// Prints what a command did, one line each; or its error.
+fn lines(res: Result<Vec<String>>) -> u8 {
     match res {
         Ok(lines) => {
             for l in lines {
@@ -257,177 +282,14 @@ fn report(res: crate::error::Result<Vec<String>>) -> u8 {
             }
             0
         }
-        Err(e) => {
-            eprintln!("net-hook: {e}");
-            1
-        }
+        Err(e) => fail(&e),
     }
 }
 
-fn config_check(paths: &Paths) -> u8 {
-    let file = paths.config.display().to_string();
-    let text = match config::load(&paths.config) {
-        Ok(config::Loaded::Text {
-            text,
-            insecure: None,
-        }) => text,
-        Ok(config::Loaded::Text {
-            insecure: Some(e), ..
-        }) => {
-            eprintln!("net-hook: {e}");
-            return 1;
-        }
-        Ok(config::Loaded::Missing | config::Loaded::NotMentioned) => {
-            eprintln!("net-hook: {file} does not exist; the hook manages no network until it does");
-            return 1;
-        }
-        Err(e) => {
-            eprintln!("net-hook: {e}");
-            return 1;
-        }
-    };
-    if !nix::unistd::geteuid().is_root() {
-        // The hook (root) checks ownership; we cannot vouch for it here.
-        eprintln!("note: not running as root, so the owner/mode check the hook makes was skipped");
-    }
-    let cfg = match Config::parse(&text, &file) {
-        Ok(c) => c,
-        Err(config::Error::Invalid(errors)) => {
-            for e in &errors {
-                eprintln!("{e}");
-            }
-            eprintln!("{file}: {} error(s)", errors.len());
-            return 1;
-        }
-        Err(e) => {
-            eprintln!("net-hook: {e}");
-            return 1;
-        }
-    };
-    println!("{file}: valid, {} network(s)", cfg.networks.len());
-    for net in cfg.networks.values() {
-        let mode = if net.strict {
-            "strict: a failure fails the network start"
-        } else {
-            "fail-soft: failures are logged, the network stays up"
-        };
-        println!(
-            "network {:?} ({mode}); on started, on its bridge <br>:",
-            net.name
-        );
-        for v in &net.vlans {
-            let name = v.name.clone().unwrap_or_else(|| format!("<br>.{}", v.id));
-            let addrs: Vec<String> = v.addresses.iter().map(ToString::to_string).collect();
-            let mtu = v
-                .mtu
-                .map(|m| m.to_string())
-                .unwrap_or_else(|| "the bridge's".into());
-            println!(
-                "  VLAN {:>4}  {name:<15}  addresses {}  mtu {mtu}",
-                v.id,
-                if addrs.is_empty() {
-                    "none".to_string()
-                } else {
-                    addrs.join(", ")
-                }
-            );
-        }
-        if let Some(u) = &net.unnat {
-            let src = match &u.sources {
-                Some(s) => s
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                None => "the network's own subnets".to_string(),
-            };
-            let dst: Vec<String> = u.destinations.iter().map(ToString::to_string).collect();
-            println!(
-                "  unnat: no masquerade from {src} to {} (backend {:?})",
-                dst.join(", "),
-                u.backend
-            );
-        }
-    }
-    0
-}
-
-fn run_libvirt_command(cx: &Ctx, cmd: Command) -> u8 {
-    match cmd {
-        Command::Check { network, json, .. } => match companion::check::run(cx, &network) {
-            Ok(r) => {
-                if json {
-                    print_json(&r);
-                } else {
-                    companion::check::print(&r, companion::use_color());
-                }
-                u8::from(r.result == companion::check::Status::Fail)
-            }
-            Err(e) => finish(Err(e)),
-        },
-        Command::Status { network, json, .. } => {
-            match companion::status::run(cx, network.as_deref()) {
-                Ok(list) => {
-                    if json {
-                        print_json(&list);
-                    } else {
-                        companion::status::print(&list, companion::use_color());
-                    }
-                    u8::from(
-                        list.iter()
-                            .any(|n| n.state != "ok" && n.state != "inactive"),
-                    )
-                }
-                Err(e) => finish(Err(e)),
-            }
-        }
-        Command::Apply {
-            network, dry_run, ..
-        } => finish(companion::apply(cx, &network, dry_run).map(|actions| {
-            if actions.is_empty() && !dry_run {
-                println!("{network}: nothing to do, every VLAN is as configured");
-            }
-            print_actions(actions)
-        })),
-        Command::Reconcile { dry_run, .. } => match companion::reconcile(cx, dry_run) {
-            Ok((lines, failures)) => {
-                for l in lines {
-                    println!("{l}");
-                }
-                u8::from(failures > 0)
-            }
-            Err(e) => finish(Err(e)),
-        },
-        _ => unreachable!("only libvirt commands get here"),
-    }
-}
-
-fn print_actions(actions: Vec<String>) {
-    for a in actions {
-        println!("{a}");
-    }
-}
-
-fn print_json<T: serde::Serialize>(v: &T) {
-    match serde_json::to_string_pretty(v) {
-        Ok(s) => println!("{s}"),
-        Err(e) => eprintln!("net-hook: encoding JSON: {e}"),
-    }
-}
-
-/// Exit status of a command: 2 when it could not run, 1 when it failed.
-fn finish(res: Result<()>) -> u8 {
-    match res {
-        Ok(()) => 0,
-        Err(e @ (Error::Usage(_) | Error::Config(_))) => {
-            eprintln!("net-hook: {e}");
-            2
-        }
-        Err(e) => {
-            eprintln!("net-hook: {e}");
-            1
-        }
-    }
+/// Reports `e` on stderr; its exit status.
+fn fail(e: &Error) -> u8 {
+    eprintln!("net-hook: {e}");
+    crate::error::exit_code(e)
 }
 
 /// Hands a libvirt command to `net-hook-virt`, next to this binary or in

@@ -1,59 +1,70 @@
-//! One error type for the crate. Every variant renders as a single line that
-//! says what failed and, where we can tell, what the operator should do.
-
-use std::io;
+//! The crate's error: one variant per module that can fail, each rendering
+//! as a single line that says what failed and what to do. How an error
+//! maps to an exit status and to an outcome record is decided here, by
+//! kind, in one place.
 
 use crate::plan::Problem;
+use crate::state::RunResult;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The config is invalid, unreadable or insecure.
+    /// The config file: unreadable, insecure, or invalid.
     #[error(transparent)]
     Config(#[from] crate::config::Error),
 
     /// Bad hook input (argv or stdin); nothing was changed.
-    #[error("bad hook input: {0}")]
-    Input(String),
+    #[error(transparent)]
+    Input(#[from] crate::hookdata::Error),
 
     /// The plan was refused; nothing was changed.
     #[error("{}", join_problems(.0))]
     Refused(Vec<Problem>),
 
-    /// A netlink request failed.
-    #[error("{what}: {}{}", errno_text(.errno), hint(*.errno, .what))]
-    Netlink { what: String, errno: Option<i32> },
+    /// Reading the host failed, before anything was changed.
+    #[error(transparent)]
+    Host(#[from] crate::exec::HostError),
 
-    #[error("{what}: {source}")]
-    Io { what: String, source: io::Error },
+    /// Applying or tearing down failed (a bring-up was rolled back).
+    #[error(transparent)]
+    Exec(#[from] crate::exec::Error),
 
-    /// Apply failed and the rollback ran; `rollback` lists what could not be undone.
-    #[error("{cause}{}", rollback_text(.rollback))]
-    Applied {
-        cause: Box<Error>,
-        rollback: Vec<String>,
-    },
+    /// The run directory: lock, records.
+    #[error(transparent)]
+    State(#[from] crate::state::Error),
 
+    /// A companion command could not run (libvirt, unknown network).
+    #[error(transparent)]
+    Command(#[from] crate::commands::Error),
+
+    #[error(transparent)]
+    Install(#[from] crate::install::Error),
+
+    /// Several independent runs failed (teardown --all): each one's error.
+    #[error("{}", join_errors(.0))]
+    Several(Vec<Error>),
+
+    /// The command line is wrong.
     #[error("{0}")]
     Usage(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-impl Error {
-    pub fn io(what: impl Into<String>, source: io::Error) -> Self {
-        Error::Io {
-            what: what.into(),
-            source,
-        }
+impl From<crate::netlink::Error> for Error {
+    fn from(e: crate::netlink::Error) -> Self {
+        Error::Host(e.into())
     }
+}
 
-    pub fn errno(&self) -> Option<i32> {
-        match self {
-            Error::Netlink { errno, .. } => *errno,
-            Error::Io { source, .. } => source.raw_os_error(),
-            _ => None,
-        }
+impl From<crate::firewall::Error> for Error {
+    fn from(e: crate::firewall::Error) -> Self {
+        Error::Host(e.into())
     }
+}
+
+fn join_errors(errors: &[Error]) -> String {
+    let parts: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    format!("{} failures: {}", errors.len(), parts.join("; "))
 }
 
 fn join_problems(problems: &[Problem]) -> String {
@@ -61,36 +72,29 @@ fn join_problems(problems: &[Problem]) -> String {
     format!("changed nothing: {}", parts.join("; "))
 }
 
-fn rollback_text(rollback: &[String]) -> String {
-    if rollback.is_empty() {
-        "; rolled back what this run had changed".to_string()
-    } else {
-        format!(
-            "; rollback incomplete, fix by hand: {}",
-            rollback.join("; ")
-        )
+/// Exit status of a command that failed: 2 when it could not run at all
+/// (usage, config, libvirt, refusing to install), 1 when it ran and failed.
+pub fn exit_code(e: &Error) -> u8 {
+    match e {
+        Error::Usage(_)
+        | Error::Config(_)
+        | Error::Command(_)
+        | Error::Install(crate::install::Error::Refused(_)) => 2,
+        Error::Install(_)
+        | Error::Input(_)
+        | Error::Refused(_)
+        | Error::Host(_)
+        | Error::Exec(_)
+        | Error::State(_)
+        | Error::Several(_) => 1,
     }
 }
 
-fn errno_text(errno: &Option<i32>) -> String {
-    match errno {
-        Some(e) => io::Error::from_raw_os_error(*e).to_string(),
-        None => "netlink request failed".to_string(),
-    }
-}
-
-fn hint(errno: Option<i32>, what: &str) -> &'static str {
-    match errno {
-        Some(libc::EPERM) | Some(libc::EACCES) => {
-            " (net-hook needs root/CAP_NET_ADMIN; under AppArmor, install the hook as a link to /usr/bin/net-hook)"
-        }
-        Some(libc::EOPNOTSUPP) if what.contains("VLAN") => {
-            " (the kernel lacks 802.1Q support: `modprobe 8021q`)"
-        }
-        Some(libc::EEXIST) => " (something else created it meanwhile; run the hook again)",
-        Some(libc::ERANGE) | Some(libc::EINVAL) if what.contains("MTU") => {
-            " (a VLAN's MTU cannot exceed its bridge's)"
-        }
-        _ => "",
+/// How a failed run is recorded: refused when nothing was attempted
+/// because of what the run was told or found, failed otherwise.
+pub fn run_result(e: &Error) -> RunResult {
+    match e {
+        Error::Refused(_) | Error::Config(_) | Error::Input(_) => RunResult::Refused,
+        _ => RunResult::Failed,
     }
 }

@@ -3,18 +3,24 @@
 //! ignores) returns before any socket, runtime or full config parse.
 
 use std::ffi::OsString;
-use std::io::{IsTerminal, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::config::{self, Config, Loaded, NetworkConfig};
 use crate::error::{Error, Result};
-use crate::firewall;
+use crate::exec::{Host, Scope, System};
 use crate::hookdata::{self, HookNetwork};
 use crate::log::Log;
-use crate::netlink::{Net, Rtnl};
 use crate::ops::{self, Done};
 use crate::plan::{self, Problem};
-use crate::state::RunDir;
+use crate::state::{RunDir, RunOp};
+
+/// The hook's stdin, and whether it is a terminal (a person forgot to
+/// pipe the XML in): the caller knows, for the reader it hands over.
+pub struct Input<'a> {
+    pub reader: &'a mut dyn Read,
+    pub terminal: bool,
+}
 
 pub struct Paths {
     pub config: PathBuf,
@@ -40,23 +46,6 @@ pub enum Mode {
     DryRun,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    Start,
-    Started,
-    Stopped,
-}
-
-impl Op {
-    fn name(self) -> &'static str {
-        match self {
-            Op::Start => "start",
-            Op::Started => "started",
-            Op::Stopped => "stopped",
-        }
-    }
-}
-
 /// Whether `argv0` is a path libvirt runs network hooks from:
 /// `.../hooks/network` or `.../hooks/network.d/<entry>`.
 pub fn is_hook_path(argv0: &std::ffi::OsStr) -> bool {
@@ -76,7 +65,7 @@ pub const USAGE: &str =
     "usage: net-hook hook [--dry-run] NETWORK OP SUBOP [-]  (the network XML on stdin)";
 
 /// Runs one hook invocation; returns the exit status.
-pub fn run(args: &[OsString], paths: &Paths, mode: Mode, stdin: &mut dyn Read) -> u8 {
+pub fn run(args: &[OsString], paths: &Paths, mode: Mode, stdin: Input) -> u8 {
     let (network, op, subop) = match args {
         [n, o, s] => (n, o, s),
         [n, o, s, dash] if dash == "-" => (n, o, s),
@@ -89,9 +78,9 @@ pub fn run(args: &[OsString], paths: &Paths, mode: Mode, stdin: &mut dyn Read) -
         }
     };
     let op = match (op.to_str(), subop.to_str()) {
-        (Some("start"), Some("begin")) => Op::Start,
-        (Some("started"), Some("begin")) => Op::Started,
-        (Some("stopped"), Some("end")) => Op::Stopped,
+        (Some("start"), Some("begin")) => RunOp::Start,
+        (Some("started"), Some("begin")) => RunOp::Started,
+        (Some("stopped"), Some("end")) => RunOp::Stopped,
         // updated, port-created, port-deleted and anything a newer libvirt
         // adds: nothing to do, and no need to look at the config.
         _ => return 0,
@@ -131,25 +120,25 @@ pub fn run(args: &[OsString], paths: &Paths, mode: Mode, stdin: &mut dyn Read) -
     finish(&mut log, paths, network, op, mode, net.strict, res)
 }
 
-fn logger(network: &str, op: Op, mode: Mode) -> Log {
+fn logger(network: &str, op: RunOp, mode: Mode) -> Log {
     match mode {
         // By hand, stderr is what libvirt would have shown.
         Mode::Libvirt | Mode::Explicit => Log::hook(network, op.name()),
-        Mode::DryRun => Log::cli(network, op.name(), false),
+        Mode::DryRun => Log::dry_run(network, op.name()),
     }
 }
 
 fn execute(
     net: &NetworkConfig,
-    op: Op,
+    op: RunOp,
     paths: &Paths,
     mode: Mode,
-    stdin: &mut dyn Read,
+    stdin: Input,
     log: &mut Log,
 ) -> Result<Done> {
-    if op == Op::Start && !net.strict && mode != Mode::DryRun {
+    if op == RunOp::Start && !net.strict && mode != Mode::DryRun {
         // Config validated; a fail-soft network needs nothing else here.
-        return Ok(Done::nothing());
+        return Ok(Done::default());
     }
     let hn = read_xml(stdin, mode, &net.name)?;
     let bridge = hn.bridge.clone().ok_or_else(|| {
@@ -157,68 +146,62 @@ fn execute(
             forward_mode: hn.forward_mode.clone(),
         }])
     });
-    let mut rt = Rtnl::open()?;
+    let mut host = System::open()?;
     let rundir = RunDir::new(&paths.run_dir);
     // Serialise changes with other hook runs (networks autostarting together).
     let _lock = match (mode, op) {
-        (Mode::DryRun, _) | (_, Op::Start) => None,
+        (Mode::DryRun, _) | (_, RunOp::Start) => None,
         _ => Some(rundir.lock()?),
     };
-    // ops::up and ops::down observe the host themselves (under the lock).
+    let dry = mode == Mode::DryRun;
+    let header = |bridge: &str| format!("bridge {bridge}, {}", ops::mode(net));
     match op {
-        Op::Start => {
-            let problems = plan::preflight(net, &bridge?, &rt.observe()?);
-            if mode == Mode::DryRun {
+        RunOp::Start => {
+            let bridge = bridge?;
+            let problems = plan::preflight(net, &bridge, &host.observe(&Scope::default())?);
+            if dry {
                 ops::print_problems(&net.name, op.name(), &problems);
             }
             if problems.is_empty() {
-                Ok(Done::nothing())
+                Ok(Done::default())
             } else {
                 Err(Error::Refused(problems))
             }
         }
-        Op::Started => {
+        RunOp::Started if dry => {
             let bridge = bridge?;
-            if mode == Mode::DryRun {
-                let (obs, note) = ops::with_bridge(rt.observe()?, &bridge);
-                let planned = plan::plan_up(net, &bridge, &obs);
-                ops::print_plan(net, op.name(), &bridge, note, &planned);
-                ops::print_unnat(net, &hn, &mut firewall::Sys);
-                return planned.map(|_| Done::nothing()).map_err(Error::Refused);
-            }
-            ops::up(net, &bridge, &hn, &mut rt, &mut firewall::Sys, &rundir, log)
+            let obs = host.observe(&ops::up_scope(net, &bridge))?;
+            let (obs, note) = ops::with_bridge(obs, &bridge);
+            let planned = plan::plan_up(net, &bridge, &hn, &obs);
+            ops::print_plan(&net.name, op.name(), &header(&bridge), note, &planned);
+            planned.map(|_| Done::default()).map_err(Error::Refused)
         }
-        Op::Stopped => {
-            if mode == Mode::DryRun {
-                let obs = rt.observe()?;
-                let steps = plan::plan_down(&net.name, &obs, &ops::added_vids(&rundir, &net.name));
-                ops::print_plan(
-                    net,
-                    op.name(),
-                    hn.bridge.as_deref().unwrap_or("-"),
-                    None,
-                    &Ok(steps),
-                );
-                return Ok(Done::nothing());
-            }
-            let fw = net.unnat.is_some();
-            ops::down(&net.name, &mut rt, &mut firewall::Sys, fw, &rundir, log)
+        RunOp::Started => ops::up(net, &bridge?, &hn, &mut host, &rundir, log),
+        RunOp::Stopped if dry => {
+            let fw = ops::down_reads_firewall(net.unnat.is_some(), rundir.read(&net.name).as_ref());
+            let obs = host.observe(&ops::down_scope(fw))?;
+            let planned = Ok(ops::plan_down(&net.name, &obs, &rundir));
+            let bridge = hn.bridge.as_deref().unwrap_or("-");
+            ops::print_plan(&net.name, op.name(), &header(bridge), None, &planned);
+            Ok(Done::default())
         }
+        RunOp::Stopped => ops::down(&net.name, &mut host, net.unnat.is_some(), &rundir, log),
+        RunOp::Apply | RunOp::Teardown => Ok(Done::default()),
     }
 }
 
-fn read_xml(stdin: &mut dyn Read, mode: Mode, network: &str) -> Result<HookNetwork> {
-    if mode != Mode::Libvirt && std::io::stdin().is_terminal() {
+fn read_xml(stdin: Input, mode: Mode, network: &str) -> Result<HookNetwork> {
+    if mode != Mode::Libvirt && stdin.terminal {
         return Err(Error::Usage(format!(
             "the network XML goes on stdin, e.g. `virsh net-dumpxml {network} | net-hook hook {network} started begin -`"
         )));
     }
-    let hn = hookdata::parse(&hookdata::read_capped(stdin)?)?;
+    let hn = hookdata::parse(&hookdata::read_capped(stdin.reader)?)?;
     if hn.name != network {
-        return Err(Error::Input(format!(
+        return Err(Error::Input(hookdata::Error::Input(format!(
             "stdin describes network {:?}, but the arguments name {network:?}",
             hn.name
-        )));
+        ))));
     }
     Ok(hn)
 }
@@ -229,7 +212,7 @@ fn finish(
     log: &mut Log,
     paths: &Paths,
     network: &str,
-    op: Op,
+    op: RunOp,
     mode: Mode,
     strict: bool,
     res: Result<Done>,
@@ -238,7 +221,7 @@ fn finish(
         eprintln!("net-hook: {msg}");
         return 2;
     }
-    let outcome = ops::outcome(network, op.name(), &res);
+    let outcome = ops::outcome(network, op, &res);
     let code = match res {
         Ok(_) => {
             log.finish(None);

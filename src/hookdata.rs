@@ -7,13 +7,22 @@ use std::net::IpAddr;
 
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+/// Input that is not what libvirt sends; nothing was changed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("bad hook input: {0}")]
+    Input(String),
+    #[error("bad hook input: reading the network XML from stdin: {0}")]
+    Read(std::io::Error),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
 
 /// Largest stdin we read. libvirt's network XML is a few KiB; a network with
 /// thousands of DHCP host entries stays far below this.
 pub const MAX_STDIN: u64 = 4 << 20;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HookNetwork {
     pub name: String,
     pub bridge: Option<String>,
@@ -108,7 +117,7 @@ pub fn read_capped(mut input: impl Read) -> Result<String> {
         .by_ref()
         .take(MAX_STDIN + 1)
         .read_to_end(&mut buf)
-        .map_err(|e| Error::io("reading the network XML from stdin", e))?;
+        .map_err(Error::Read)?;
     if buf.len() as u64 > MAX_STDIN {
         return Err(Error::Input(format!(
             "stdin is larger than {} MiB; libvirt's network XML is never that big",

@@ -10,7 +10,29 @@ use std::io::ErrorKind;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+/// Why install or uninstall did nothing (or stopped).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Not root, or an entry that is not net-hook's: nothing was touched.
+    #[error("{0}")]
+    Refused(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    fn io(what: impl Into<String>, source: std::io::Error) -> Error {
+        Error::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
 
 pub const DEFAULT_HOOKS_DIR: &str = "/etc/libvirt/hooks";
 pub const ENTRY_NAME: &str = "50-net-hook";
@@ -53,7 +75,7 @@ fn require_root(verb: &str, dry_run: bool) -> Result<()> {
     if dry_run || nix::unistd::geteuid().is_root() {
         return Ok(());
     }
-    Err(Error::Usage(format!(
+    Err(Error::Refused(format!(
         "`net-hook {verb}` writes under libvirt's hooks directory and must run as root (try sudo, or --dry-run)"
     )))
 }
@@ -143,7 +165,7 @@ pub fn install(o: &Opts) -> Result<Vec<String>> {
     let dir = o.hooks_dir.join("network.d");
     let entry = dir.join(ENTRY_NAME);
     if !o.target.is_absolute() {
-        return Err(Error::Usage(format!(
+        return Err(Error::Refused(format!(
             "the hook target must be an absolute path, not {}",
             o.target.display()
         )));
@@ -164,7 +186,7 @@ pub fn install(o: &Opts) -> Result<Vec<String>> {
             return Ok(out);
         }
         Entry::Foreign(what) => {
-            return Err(Error::Usage(format!(
+            return Err(Error::Refused(format!(
                 "{} exists and is {what}, which net-hook did not create; left untouched: move it away or pass another --hooks-dir",
                 entry.display()
             )));
@@ -225,7 +247,7 @@ pub fn uninstall(hooks_dir: &Path, dry_run: bool) -> Result<Vec<String>> {
             "{} does not exist; nothing to do",
             entry.display()
         )]),
-        Entry::Foreign(what) => Err(Error::Usage(format!(
+        Entry::Foreign(what) => Err(Error::Refused(format!(
             "{} is {what}, which net-hook did not create; left untouched",
             entry.display()
         ))),

@@ -1,11 +1,13 @@
 //! net-hook: a libvirt network hook that owns VLAN sub-interfaces (and their
-//! addresses) on libvirt bridges. parse -> plan (pure) -> apply (netlink).
+//! addresses, firewalld zones and un-NAT exemption) on libvirt bridges.
+//! parse (config, hookdata) -> observe (model) -> plan (pure) -> exec (one
+//! executor, one undo journal) over netlink and the firewall drivers.
 
-pub mod apply;
 pub mod cli;
-pub mod companion;
+pub mod commands;
 pub mod config;
 pub mod error;
+pub mod exec;
 pub mod firewall;
 pub mod hook;
 pub mod hookdata;

@@ -50,13 +50,14 @@ impl Log {
         }
     }
 
-    pub fn cli(network: &str, op: &str, system: bool) -> Log {
+    /// For dry runs: stderr only, nothing sent to journald or syslog.
+    pub fn dry_run(network: &str, op: &str) -> Log {
         Log {
             network: network.into(),
             op: op.into(),
             sink: None,
             held: None,
-            system,
+            system: false,
             stderr: true,
         }
     }

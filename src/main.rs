@@ -8,12 +8,12 @@ fn main() -> ExitCode {
         .is_some_and(|a0| net_hook::hook::is_hook_path(a0))
     {
         let paths = net_hook::hook::Paths::default();
-        let code = net_hook::hook::run(
-            &args[1..],
-            &paths,
-            net_hook::hook::Mode::Libvirt,
-            &mut std::io::stdin().lock(),
-        );
+        // libvirt's stdin is a pipe: no need to ask whether it is a terminal.
+        let input = net_hook::hook::Input {
+            reader: &mut std::io::stdin().lock(),
+            terminal: false,
+        };
+        let code = net_hook::hook::run(&args[1..], &paths, net_hook::hook::Mode::Libvirt, input);
         return ExitCode::from(code);
     }
     ExitCode::from(net_hook::cli::main(args, None))

@@ -1,9 +1,13 @@
-//! What the planner sees of the host: links and addresses, as read over
-//! netlink. Plain data, so plans can be unit-tested without a kernel.
+//! What the planner sees of the host: links and addresses (netlink), the
+//! firewall and firewalld's zones. Plain data, read once per run, so plans
+//! can be unit-tested without a kernel.
 
 use std::collections::BTreeMap;
 
 use ipnet::IpNet;
+
+use crate::firewall::FirewallView;
+use crate::firewall::firewalld::Zones;
 
 pub const OWNER_PREFIX: &str = "net-hook:";
 
@@ -13,12 +17,23 @@ pub fn owner_mark(network: &str) -> String {
     format!("{OWNER_PREFIX}{network}")
 }
 
+/// `IFLA_INFO_KIND`, as far as net-hook tells kinds apart.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum LinkKind {
+    /// No kind: a physical device (or loopback).
+    #[default]
+    Physical,
+    Bridge,
+    Vlan,
+    /// Any other kind ("veth", "dummy", "tun", ...), as the kernel names it.
+    Other(String),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Link {
     pub index: u32,
     pub name: String,
-    /// `IFLA_INFO_KIND`: "bridge", "vlan", "veth", ...; `None` for physical.
-    pub kind: Option<String>,
+    pub kind: LinkKind,
     /// For VLANs: the VLAN ID.
     pub vlan_id: Option<u16>,
     /// `IFLA_LINK`: the lower device of a VLAN.
@@ -32,10 +47,12 @@ pub struct Link {
 
 impl Link {
     pub fn describe(&self) -> String {
-        match (self.kind.as_deref(), self.vlan_id) {
-            (Some("vlan"), Some(vid)) => format!("VLAN {vid}"),
-            (Some(k), _) => format!("a {k} device"),
-            (None, _) => "a physical device".to_string(),
+        match (&self.kind, self.vlan_id) {
+            (LinkKind::Vlan, Some(vid)) => format!("VLAN {vid}"),
+            (LinkKind::Vlan, None) => "a vlan device".to_string(),
+            (LinkKind::Bridge, _) => "a bridge device".to_string(),
+            (LinkKind::Other(k), _) => format!("a {k} device"),
+            (LinkKind::Physical, _) => "a physical device".to_string(),
         }
     }
 }
@@ -55,6 +72,10 @@ pub struct Observed {
     /// The bridge's own (`self`) VLAN list, read only for bridges with
     /// `vlan_filtering=1`.
     pub bridge_vids: BTreeMap<u32, Vec<u16>>,
+    /// Read only when a plan involves the un-NAT exemption.
+    pub firewall: Option<FirewallView>,
+    /// firewalld's zones of the VLANs; `None` when firewalld does not run.
+    pub zones: Option<Zones>,
 }
 
 impl Observed {
@@ -82,7 +103,7 @@ impl Observed {
         self.links.push(Link {
             index,
             name: bridge.to_string(),
-            kind: Some("bridge".into()),
+            kind: LinkKind::Bridge,
             mtu: 1500,
             up: true,
             ..Link::default()

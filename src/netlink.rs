@@ -19,16 +19,71 @@ use rtnetlink::packet_route::link::{
 use rtnetlink::sys::TokioSocket;
 use rtnetlink::{AddressMessageBuilder, Handle, LinkBridgeVlan, LinkUnspec, LinkVlan};
 
-use crate::error::{Error, Result};
-use crate::model::{Addr, Link, Observed};
+use crate::model::{Addr, Link, LinkKind, Observed};
 use crate::plan::Step;
 
-/// The executor the apply and teardown logic talks to; a fake implements
-/// it in unit tests.
-pub trait Net {
-    fn observe(&mut self) -> Result<Observed>;
-    fn run(&mut self, step: &Step) -> Result<()>;
+/// What a netlink request was for, to pick the advice for its error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Setup,
+    Read,
+    CreateVlan,
+    SetMtu,
+    Change,
 }
+
+impl Op {
+    fn of(step: &Step) -> Op {
+        match step {
+            Step::CreateVlan { .. } => Op::CreateVlan,
+            Step::SetMtu { .. } => Op::SetMtu,
+            _ => Op::Change,
+        }
+    }
+}
+
+/// A failed netlink request: what it was for, the kernel's errno.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {}{}", errno_text(*.errno), hint(*.op, *.errno))]
+pub struct Error {
+    pub op: Op,
+    pub what: String,
+    pub errno: Option<i32>,
+}
+
+fn errno_text(errno: Option<i32>) -> String {
+    match errno {
+        Some(e) => std::io::Error::from_raw_os_error(e).to_string(),
+        None => "netlink request failed".to_string(),
+    }
+}
+
+/// Advice by what failed and how, never by the message's text.
+fn hint(op: Op, errno: Option<i32>) -> &'static str {
+    match (op, errno) {
+        (_, Some(libc::EPERM | libc::EACCES)) => {
+            " (net-hook needs root/CAP_NET_ADMIN; under AppArmor, install the hook as a link to /usr/bin/net-hook)"
+        }
+        (Op::CreateVlan, Some(libc::EOPNOTSUPP)) => {
+            " (the kernel lacks 802.1Q support: `modprobe 8021q`)"
+        }
+        (Op::CreateVlan | Op::SetMtu, Some(libc::ERANGE | libc::EINVAL)) => {
+            " (a VLAN's MTU cannot exceed its bridge's; check `mtu` in the config)"
+        }
+        (Op::CreateVlan, Some(libc::EEXIST)) => {
+            " (something else created it meanwhile; run the hook again)"
+        }
+        _ => "",
+    }
+}
+
+impl Error {
+    pub fn errno(&self) -> Option<i32> {
+        self.errno
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
 
 pub struct Rtnl {
     rt: tokio::runtime::Runtime,
@@ -36,14 +91,19 @@ pub struct Rtnl {
     index: HashMap<String, u32>,
 }
 
-fn nl_err(what: impl Into<String>, e: rtnetlink::Error) -> Error {
-    let errno = match &e {
-        rtnetlink::Error::NetlinkError(m) => m.code.map(|c| -c.get()),
-        _ => None,
-    };
-    Error::Netlink {
+fn nl_err(op: Op, what: impl Into<String>, e: rtnetlink::Error) -> Error {
+    Error {
+        op,
         what: what.into(),
-        errno,
+        errno: errno_of(&e),
+    }
+}
+
+fn setup_err(what: &str, e: std::io::Error) -> Error {
+    Error {
+        op: Op::Setup,
+        what: what.into(),
+        errno: e.raw_os_error(),
     }
 }
 
@@ -54,14 +114,14 @@ impl Rtnl {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .build()
-            .map_err(|e| Error::io("starting the netlink runtime", e))?;
+            .map_err(|e| setup_err("starting the netlink runtime", e))?;
         let fd = nix::sys::socket::socket(
             nix::sys::socket::AddressFamily::Netlink,
             nix::sys::socket::SockType::Raw,
             nix::sys::socket::SockFlag::SOCK_CLOEXEC,
             nix::sys::socket::SockProtocol::NetlinkRoute,
         )
-        .map_err(|e| Error::io("opening a netlink socket", std::io::Error::from(e)))?;
+        .map_err(|e| setup_err("opening a netlink socket", std::io::Error::from(e)))?;
         let handle = rt.block_on(async {
             // SAFETY: `fd` is a fresh netlink socket whose ownership we pass on.
             let socket = unsafe { TokioSocket::from_raw_fd(fd.into_raw_fd()) };
@@ -92,8 +152,9 @@ impl Rtnl {
                     .try_next()
                     .await
             })
-            .map_err(|e| nl_err(format!("looking up {name}"), e))?;
-        let index = msg.map(|m| m.header.index).ok_or_else(|| Error::Netlink {
+            .map_err(|e| nl_err(Op::Read, format!("looking up {name}"), e))?;
+        let index = msg.map(|m| m.header.index).ok_or_else(|| Error {
+            op: Op::Read,
             what: format!("looking up {name}"),
             errno: Some(libc::ENODEV),
         })?;
@@ -105,7 +166,8 @@ impl Rtnl {
         handle.link().set(msg).execute().await
     }
 
-    fn run_step(&mut self, step: &Step) -> Result<()> {
+    /// Runs one link step.
+    pub fn run(&mut self, step: &Step) -> Result<()> {
         let handle = self.handle.clone();
         let what = step.to_string();
         let res = match step {
@@ -211,8 +273,15 @@ impl Rtnl {
                     r => r,
                 }
             }
+            other => {
+                return Err(Error {
+                    op: Op::Change,
+                    what: format!("{other}: not a netlink step"),
+                    errno: None,
+                });
+            }
         };
-        res.map_err(|e| nl_err(what, e))
+        res.map_err(|e| nl_err(Op::of(step), what, e))
     }
 }
 
@@ -236,8 +305,9 @@ fn addr_message(index: u32, addr: &IpNet) -> AddressMessage {
     }
 }
 
-impl Net for Rtnl {
-    fn observe(&mut self) -> Result<Observed> {
+impl Rtnl {
+    /// Every link and address, and the own VLAN lists of filtering bridges.
+    pub fn observe(&mut self) -> Result<Observed> {
         let handle = self.handle.clone();
         let (links, addrs) = self
             .rt
@@ -247,7 +317,7 @@ impl Net for Rtnl {
                     handle.address().get().execute().try_collect().await?;
                 Ok::<_, rtnetlink::Error>((links, addrs))
             })
-            .map_err(|e| nl_err("reading interfaces and addresses", e))?;
+            .map_err(|e| nl_err(Op::Read, "reading interfaces and addresses", e))?;
         let links: Vec<Link> = links.iter().map(parse_link).collect();
         let addrs = addrs.iter().filter_map(parse_addr).collect();
         self.index = links.iter().map(|l| (l.name.clone(), l.index)).collect();
@@ -269,7 +339,7 @@ impl Net for Rtnl {
                         .try_collect()
                         .await
                 })
-                .map_err(|e| nl_err("reading bridge VLAN lists", e))?;
+                .map_err(|e| nl_err(Op::Read, "reading bridge VLAN lists", e))?;
             for m in &msgs {
                 let is_bridge = obs
                     .link_by_index(m.header.index)
@@ -295,10 +365,6 @@ impl Net for Rtnl {
         }
         Ok(obs)
     }
-
-    fn run(&mut self, step: &Step) -> Result<()> {
-        self.run_step(step)
-    }
 }
 
 fn parse_link(m: &LinkMessage) -> Link {
@@ -317,11 +383,11 @@ fn parse_link(m: &LinkMessage) -> Link {
                 for info in infos {
                     match info {
                         LinkInfo::Kind(k) => {
-                            l.kind = Some(match k {
-                                InfoKind::Vlan => "vlan".to_string(),
-                                InfoKind::Bridge => "bridge".to_string(),
-                                other => other.to_string(),
-                            })
+                            l.kind = match k {
+                                InfoKind::Vlan => LinkKind::Vlan,
+                                InfoKind::Bridge => LinkKind::Bridge,
+                                other => LinkKind::Other(other.to_string()),
+                            }
                         }
                         LinkInfo::Data(InfoData::Vlan(v)) => {
                             l.vlan_id = v.iter().find_map(|x| match x {

@@ -1,98 +1,83 @@
-//! Bring-up and teardown of one network's VLANs, shared by the hook
-//! (`started` / `stopped`) and the companion commands (`apply`, `teardown`,
-//! `reconcile`). Callers hold the run-dir lock.
+//! Bring-up and teardown of one network, shared by the hook (`started` /
+//! `stopped`) and the commands (`apply`, `teardown`, `reconcile`): observe
+//! once, plan, apply through the executor. Callers hold the run-dir lock.
 
-use crate::apply;
-use crate::config::{self, NetworkConfig};
-use crate::error::{Error, Result};
-use crate::firewall::{self, Runner};
+use crate::config::NetworkConfig;
+use crate::error::{Error, Result, run_result};
+use crate::exec::{self, Host, Scope};
+use crate::firewall::{Backend, Read};
 use crate::hookdata::HookNetwork;
 use crate::log::Log;
 use crate::model::Observed;
-use crate::netlink::Net;
-use crate::plan::{self, Problem, Step};
-use crate::state::{BridgeVid, Outcome, RunDir, now};
+use crate::plan::{self, Plan, Problem, Step};
+use crate::state::{BridgeVid, Outcome, RunDir, RunOp, RunResult, now};
 
 /// What a successful run did.
+#[derive(Debug, Default)]
 pub struct Done {
-    /// "ok" or "unchanged".
-    pub result: &'static str,
-    pub actions: Vec<String>,
+    pub result: RunResult,
+    pub actions: Vec<Step>,
     pub vids_added: Vec<BridgeVid>,
     /// The backend now holding the un-NAT exemption, if any.
-    pub unnat_backend: Option<String>,
+    pub unnat_backend: Option<Backend>,
 }
 
-impl Done {
-    pub fn nothing() -> Done {
-        Done {
-            result: "ok",
-            actions: vec![],
-            vids_added: vec![],
-            unnat_backend: None,
-        }
+/// What a bring-up of `net` on `bridge` reads of the host: the firewall
+/// only for an exemption, zones only for VLANs (asking firewalld costs a
+/// Python start-up).
+pub fn up_scope(net: &NetworkConfig, bridge: &str) -> Scope {
+    Scope {
+        firewall: net.unnat.as_ref().map(|u| Read::Chosen(u.backend)),
+        zones: net.vlans.iter().map(|v| v.ifname(bridge)).collect(),
     }
 }
 
-/// Creates or reconciles `net`'s VLANs on `bridge` (the network's, as in
-/// `hn`), then its un-NAT exemption; all or nothing.
+/// What a teardown reads: both backends when an exemption may exist.
+pub fn down_scope(firewall: bool) -> Scope {
+    Scope {
+        firewall: firewall.then_some(Read::Both),
+        zones: vec![],
+    }
+}
+
+/// The plan of a bring-up, from what `obs` shows.
+pub fn plan_up(
+    net: &NetworkConfig,
+    bridge: &str,
+    hn: &HookNetwork,
+    obs: &Observed,
+) -> Result<Plan> {
+    plan::plan_up(net, bridge, hn, obs).map_err(Error::Refused)
+}
+
+/// Creates or reconciles `net`'s VLANs on `bridge`, their zones and its
+/// un-NAT exemption; all or nothing.
 pub fn up(
     net: &NetworkConfig,
     bridge: &str,
     hn: &HookNetwork,
-    rt: &mut dyn Net,
-    fw: &mut dyn Runner,
+    host: &mut dyn Host,
     rundir: &RunDir,
     log: &mut Log,
 ) -> Result<Done> {
-    // Decide everything before changing anything.
-    let exemptions = match &net.unnat {
-        None => None,
-        Some(u) => match firewall::exemptions(u, hn) {
-            Ok(e) => Some((e, u.backend)),
-            Err(why) => {
-                log.warn(&format!("unnat: {why}"));
-                None
-            }
-        },
-    };
-    let obs = rt.observe()?;
-    let steps = plan::plan_up(net, bridge, &obs).map_err(Error::Refused)?;
+    let obs = host.observe(&up_scope(net, bridge))?;
+    let plan = plan_up(net, bridge, hn, &obs)?;
+    for w in &plan.warnings {
+        log.warn(w);
+    }
+    for n in &plan.notes {
+        log.info(n);
+    }
     let mut actions = Vec::new();
-    apply::apply(rt, &steps, |s| {
+    exec::apply(host, &plan.steps, |s| {
         log.info(&s.to_string());
-        actions.push(s.to_string());
+        actions.push(s.clone());
     })?;
-    // Everything below that fails undoes the VLAN steps too.
-    let applied: Vec<&Step> = steps.iter().collect();
-    // firewalld would put the VLANs in its default zone. Asking it costs a
-    // Python start-up: only when there is a VLAN to place.
-    if !net.vlans.is_empty() && firewall::firewalld_running(fw) {
-        for vlan in &net.vlans {
-            let name = vlan.ifname(bridge);
-            if let Err(cause) = firewall::firewalld_zone(net.zone(), &name, true, fw) {
-                return Err(apply::undo(rt, &applied, cause));
-            }
-        }
-    }
-    let mut unnat_backend = None;
-    if let Some((exs, choice)) = exemptions {
-        match firewall::ensure(&net.name, &exs, choice, fw) {
-            Ok(a) => {
-                for line in &a.actions {
-                    log.info(&format!("{line}; backend {} because {}", a.backend, a.why));
-                }
-                actions.extend(a.actions);
-                unnat_backend = Some(a.backend.to_string());
-            }
-            Err(cause) => return Err(apply::undo(rt, &applied, cause)),
-        }
-    }
     if actions.is_empty() {
         log.info("nothing to do: everything is as configured");
     }
     let mut vids_added = recorded_vids(rundir.read(&net.name));
-    for s in &steps {
+    for s in &actions {
         if let Step::BridgeVidAdd { bridge, vid } = s {
             vids_added.push(BridgeVid {
                 bridge: bridge.clone(),
@@ -104,63 +89,57 @@ pub fn up(
     vids_added.dedup();
     Ok(Done {
         result: if actions.is_empty() {
-            "unchanged"
+            RunResult::Unchanged
         } else {
-            "ok"
+            RunResult::Ok
         },
         actions,
         vids_added,
-        unnat_backend,
+        unnat_backend: plan.backend,
     })
 }
 
+/// Whether a teardown of `network` must look at the firewall: the config
+/// asks for an exemption (`configured`), or the last bring-up installed one.
+pub fn down_reads_firewall(configured: bool, last: Option<&Outcome>) -> bool {
+    configured || last.is_some_and(|o| o.unnat_backend.is_some())
+}
+
+/// The plan of a teardown, from what `obs` shows.
+pub fn plan_down(network: &str, obs: &Observed, rundir: &RunDir) -> Plan {
+    plan::plan_down(
+        network,
+        obs,
+        &vid_pairs(recorded_vids(rundir.read(network))),
+    )
+}
+
 /// Deletes everything marked for `network` and its exemptions on every
-/// backend, if the last bring-up installed one or `firewall` (the config
-/// asks for one) says to look; runs every step, reports the first failure.
+/// backend; runs every step and reports every failure.
 pub fn down(
     network: &str,
-    rt: &mut dyn Net,
-    fw: &mut dyn Runner,
+    host: &mut dyn Host,
     firewall: bool,
     rundir: &RunDir,
     log: &mut Log,
 ) -> Result<Done> {
-    let last = rundir.read(network);
-    let firewall = firewall || last.as_ref().is_some_and(|o| o.unnat_backend.is_some());
-    let obs = rt.observe()?;
-    let steps = plan::plan_down(network, &obs, &vid_pairs(recorded_vids(last)));
+    let firewall = down_reads_firewall(firewall, rundir.read(network).as_ref());
+    let obs = host.observe(&down_scope(firewall))?;
+    let plan = plan_down(network, &obs, rundir);
     let mut actions = Vec::new();
-    let mut errors = apply::teardown(rt, &steps, |s| {
+    exec::teardown(host, &plan.steps, |s| {
         log.info(&s.to_string());
-        actions.push(s.to_string());
-    });
-    if firewall {
-        let (done, errs) = firewall::remove(network, fw);
-        for a in &done {
-            log.info(a);
-        }
-        actions.extend(done);
-        errors.extend(errs);
-    }
-    let result = if actions.is_empty() {
-        "unchanged"
-    } else {
-        "ok"
-    };
-    match errors.into_iter().next() {
-        None => Ok(Done {
-            result,
-            actions,
-            vids_added: vec![],
-            unnat_backend: None,
-        }),
-        Some(first) => Err(first),
-    }
-}
-
-/// The VIDs the last bring-up added to filtering bridges.
-pub fn added_vids(rundir: &RunDir, network: &str) -> Vec<(String, u16)> {
-    vid_pairs(recorded_vids(rundir.read(network)))
+        actions.push(s.clone());
+    })?;
+    Ok(Done {
+        result: if actions.is_empty() {
+            RunResult::Unchanged
+        } else {
+            RunResult::Ok
+        },
+        actions,
+        ..Done::default()
+    })
 }
 
 fn vid_pairs(vids: Vec<BridgeVid>) -> Vec<(String, u16)> {
@@ -169,48 +148,48 @@ fn vid_pairs(vids: Vec<BridgeVid>) -> Vec<(String, u16)> {
 
 /// The VIDs in a network's last outcome record, if a bring-up wrote it.
 fn recorded_vids(last: Option<Outcome>) -> Vec<BridgeVid> {
-    last.filter(|o| o.op == "started" || o.op == "apply")
+    last.filter(|o| o.op.is_bring_up())
         .map(|o| o.bridge_vids_added)
         .unwrap_or_default()
 }
 
 /// The outcome record of a run.
-pub fn outcome(network: &str, op: &str, res: &Result<Done>) -> Outcome {
+pub fn outcome(network: &str, op: RunOp, res: &Result<Done>) -> Outcome {
     let mut o = Outcome {
         network: network.to_string(),
-        op: op.to_string(),
+        op,
         time: now(),
         ..Outcome::default()
     };
     match res {
         Ok(done) => {
-            o.result = done.result.to_string();
+            o.result = done.result;
             o.message = match (done.result, done.actions.len()) {
-                ("unchanged", _) => "nothing to do".to_string(),
+                (RunResult::Unchanged, _) => "nothing to do".to_string(),
                 (_, 0) => "ok".to_string(),
                 (_, n) => format!("{n} change(s)"),
             };
             o.actions = done.actions.clone();
             o.bridge_vids_added = done.vids_added.clone();
-            o.unnat_backend = done.unnat_backend.clone();
+            o.unnat_backend = done.unnat_backend;
         }
         Err(e) => {
-            o.result = match e {
-                Error::Refused(_)
-                | Error::Config(config::Error::Invalid(_) | config::Error::Insecure { .. })
-                | Error::Input(_) => "refused",
-                _ => "failed",
-            }
-            .to_string();
-            if let Error::Refused(problems) = e {
-                o.problems = problems.iter().map(ToString::to_string).collect();
-                o.holders = problems
-                    .iter()
-                    .filter_map(|p| match p {
-                        Problem::Conflict { holder, .. } => Some(holder.clone()),
-                        _ => None,
-                    })
-                    .collect();
+            o.result = run_result(e);
+            match e {
+                Error::Refused(problems) => {
+                    o.problems = problems.iter().map(ToString::to_string).collect();
+                    o.holders = problems
+                        .iter()
+                        .filter_map(|p| match p {
+                            Problem::Conflict { holder, .. } => Some(holder.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                }
+                Error::Exec(exec::Error::Apply { step, .. }) => {
+                    o.failed_step = Some((**step).clone());
+                }
+                _ => {}
             }
             o.message = e.to_string();
         }
@@ -229,30 +208,35 @@ pub fn with_bridge(mut obs: Observed, bridge: &str) -> (Observed, Option<String>
     (obs, note)
 }
 
-/// Prints a dry run's plan (or its problems) to stdout.
+/// Prints a dry run's plan (or its problems) to stdout: the changes, not
+/// the desired state.
 pub fn print_plan(
-    net: &NetworkConfig,
+    network: &str,
     what: &str,
-    bridge: &str,
+    header: &str,
     note: Option<String>,
-    planned: &std::result::Result<Vec<Step>, Vec<Problem>>,
+    planned: &std::result::Result<Plan, Vec<Problem>>,
 ) {
-    let mode = if net.strict { "strict" } else { "fail-soft" };
-    println!(
-        "network {:?}, {what} (bridge {bridge}, {mode}): dry run, nothing changed",
-        net.name
-    );
+    println!("network {network:?}, {what} ({header}): dry run, nothing changed");
     if let Some(n) = note {
         println!("  note: {n}");
     }
     match planned {
-        Ok(steps) if steps.is_empty() => println!("  nothing to do"),
-        Ok(steps) => {
-            for (i, s) in steps.iter().enumerate() {
+        Ok(plan) => {
+            for w in &plan.warnings {
+                println!("  warning: {w}");
+            }
+            for n in &plan.notes {
+                println!("  note: {n}");
+            }
+            if plan.steps.is_empty() {
+                println!("  nothing to do");
+            }
+            for (i, s) in plan.steps.iter().enumerate() {
                 println!("  {:>2}. {s}", i + 1);
             }
         }
-        Err(problems) => print_problems(&net.name, what, problems),
+        Err(problems) => print_problems(network, what, problems),
     }
 }
 
@@ -265,16 +249,7 @@ pub fn print_problems(network: &str, what: &str, problems: &[Problem]) {
     }
 }
 
-/// Prints what a dry run would do about the un-NAT exemption.
-pub fn print_unnat(net: &NetworkConfig, hn: &HookNetwork, fw: &mut dyn Runner) {
-    let Some(u) = &net.unnat else { return };
-    match firewall::exemptions(u, hn) {
-        Err(why) => println!("  unnat: nothing to do: {why}"),
-        Ok(exs) => {
-            let (backend, why) = firewall::detect_host(u.backend, fw);
-            for e in exs {
-                println!("  unnat: exempt {e} from masquerade with {backend} ({why})");
-            }
-        }
-    }
+/// "strict" or "fail-soft", for dry-run headers.
+pub fn mode(net: &NetworkConfig) -> &'static str {
+    if net.strict { "strict" } else { "fail-soft" }
 }

@@ -10,7 +10,33 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::firewall::Backend;
+use crate::plan::Step;
+
+/// The run directory could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "locking {path}: another net-hook run held it for {secs} s; check for a stuck net-hook process"
+    )]
+    LockTimeout { path: String, secs: u64 },
+}
+
+impl Error {
+    fn io(what: impl Into<String>, source: std::io::Error) -> Error {
+        Error::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
 
 pub const DEFAULT_RUN_DIR: &str = "/run/net-hook";
 
@@ -24,18 +50,76 @@ pub struct BridgeVid {
     pub vid: u16,
 }
 
+/// What a run was: a hook op or a command.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RunOp {
+    Start,
+    #[default]
+    Started,
+    Stopped,
+    Apply,
+    Teardown,
+}
+
+impl RunOp {
+    pub fn name(self) -> &'static str {
+        match self {
+            RunOp::Start => "start",
+            RunOp::Started => "started",
+            RunOp::Stopped => "stopped",
+            RunOp::Apply => "apply",
+            RunOp::Teardown => "teardown",
+        }
+    }
+
+    /// Whether the run brings a network up (and so records bridge VIDs).
+    pub fn is_bring_up(self) -> bool {
+        matches!(self, RunOp::Started | RunOp::Apply)
+    }
+}
+
+impl std::fmt::Display for RunOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RunResult {
+    #[default]
+    Ok,
+    Unchanged,
+    /// Nothing was changed: a problem stopped the plan.
+    Refused,
+    /// A step failed (and a bring-up was rolled back).
+    Failed,
+}
+
+impl std::fmt::Display for RunResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RunResult::Ok => "ok",
+            RunResult::Unchanged => "unchanged",
+            RunResult::Refused => "refused",
+            RunResult::Failed => "failed",
+        })
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
 pub struct Outcome {
     pub network: String,
-    /// The hook op: start, started, stopped.
-    pub op: String,
+    pub op: RunOp,
     /// Unix time, seconds.
     pub time: u64,
-    /// "ok", "unchanged", "refused" (nothing changed) or "failed".
-    pub result: String,
+    pub result: RunResult,
     pub message: String,
-    #[serde(default)]
-    pub actions: Vec<String>,
+    /// The steps the run carried out, in order (what a rollback undid is
+    /// not among them).
+    #[serde(default, deserialize_with = "lenient_steps")]
+    pub actions: Vec<Step>,
     #[serde(default)]
     pub problems: Vec<String>,
     /// Interfaces holding addresses we wanted (the ordering trap).
@@ -46,7 +130,31 @@ pub struct Outcome {
     pub bridge_vids_added: Vec<BridgeVid>,
     /// The firewall backend holding this network's un-NAT exemption.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unnat_backend: Option<String>,
+    pub unnat_backend: Option<Backend>,
+    /// The step that failed, for a failed run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_step: Option<Step>,
+}
+
+/// Records written before steps were recorded as data hold prose: skip
+/// what is not a step rather than lose the whole record.
+fn lenient_steps<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<Step>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Maybe {
+        Step(Step),
+        #[allow(dead_code)]
+        Other(serde::de::IgnoredAny),
+    }
+    Ok(Vec::<Maybe>::deserialize(d)?
+        .into_iter()
+        .filter_map(|m| match m {
+            Maybe::Step(s) => Some(s),
+            Maybe::Other(_) => None,
+        })
+        .collect())
 }
 
 pub fn now() -> u64 {
@@ -94,18 +202,16 @@ impl RunDir {
                     file = f;
                     std::thread::sleep(Duration::from_millis(10));
                 }
+                Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+                    return Err(Error::LockTimeout {
+                        path: p.display().to_string(),
+                        secs: LOCK_WAIT.as_secs(),
+                    });
+                }
                 Err((_, e)) => {
-                    let why = if e == nix::errno::Errno::EWOULDBLOCK {
-                        format!(
-                            "another net-hook run held it for {} s; check for a stuck net-hook process",
-                            LOCK_WAIT.as_secs()
-                        )
-                    } else {
-                        e.desc().to_string()
-                    };
                     return Err(Error::io(
                         format!("locking {}", p.display()),
-                        std::io::Error::other(why),
+                        std::io::Error::from(e),
                     ));
                 }
             }
@@ -197,9 +303,13 @@ mod tests {
         assert_eq!(rd.read("n"), None);
         let o = Outcome {
             network: "provider vip".into(),
-            op: "started".into(),
+            op: RunOp::Started,
             time: 5,
-            result: "refused".into(),
+            result: RunResult::Refused,
+            actions: vec![Step::AddAddr {
+                name: "virbr1.104".into(),
+                addr: "10.12.8.1/22".parse().unwrap(),
+            }],
             message: "m".into(),
             holders: vec!["virbr2".into()],
             bridge_vids_added: vec![BridgeVid {
@@ -209,7 +319,22 @@ mod tests {
             ..Outcome::default()
         };
         rd.write(&o).unwrap();
-        assert_eq!(rd.read("provider vip"), Some(o));
+        assert_eq!(rd.read("provider vip"), Some(o.clone()));
+        // Scalars stay top-level lines (scenarios grep them), steps are tables.
+        let text = toml::to_string(&Outcome {
+            unnat_backend: Some(Backend::Nftables),
+            ..o
+        })
+        .unwrap();
+        assert!(text.contains("\nunnat_backend = \"nftables\"\n"), "{text}");
+        assert!(text.contains("[[actions]]\nstep = \"add_addr\""), "{text}");
+        // A record from before steps were data keeps everything else.
+        let old = "network = \"n\"\nop = \"started\"\ntime = 1\nresult = \"ok\"\nmessage = \"m\"\nactions = [\"create virbr1.104\"]\n[[bridge_vids_added]]\nbridge = \"virbr1\"\nvid = 104\n";
+        fs::create_dir_all(dir.path().join("networks")).unwrap();
+        fs::write(dir.path().join("networks/n.toml"), old).unwrap();
+        let o = rd.read("n").unwrap();
+        assert!(o.actions.is_empty());
+        assert_eq!(o.bridge_vids_added.len(), 1);
         let held = rd.lock().unwrap();
         let f = File::open(dir.path().join("lock")).unwrap();
         assert!(Flock::lock(f, FlockArg::LockExclusiveNonblock).is_err());

@@ -4,9 +4,10 @@
 
 use ipnet::IpNet;
 
-use crate::companion::NetInfo;
+use crate::commands::NetInfo;
 use crate::config::{NetworkConfig, VlanConfig};
-use crate::model::{Addr, Link, Observed};
+use crate::hookdata::HookNetwork;
+use crate::model::{Addr, Link, LinkKind, Observed};
 
 /// The interface alias net-hook puts on 1_provider's VLANs.
 pub const MARK: &str = "net-hook:1_provider";
@@ -44,14 +45,16 @@ pub fn provider() -> NetworkConfig {
 /// `1_provider` as libvirt reports it: persistent, on virbr1.
 pub fn info(active: bool, autostart: bool, forward_mode: Option<&str>) -> NetInfo {
     NetInfo {
-        name: "1_provider".into(),
+        net: HookNetwork {
+            name: "1_provider".into(),
+            bridge: Some("virbr1".into()),
+            forward_mode: forward_mode.map(Into::into),
+            subnets: vec![],
+            nat_ipv6: false,
+        },
         active,
         persistent: true,
         autostart,
-        bridge: Some("virbr1".into()),
-        forward_mode: forward_mode.map(Into::into),
-        subnets: vec![],
-        nat_ipv6: false,
     }
 }
 
@@ -59,7 +62,11 @@ pub fn link(index: u32, name: &str, kind: &str) -> Link {
     Link {
         index,
         name: name.into(),
-        kind: Some(kind.into()),
+        kind: match kind {
+            "bridge" => LinkKind::Bridge,
+            "vlan" => LinkKind::Vlan,
+            other => LinkKind::Other(other.into()),
+        },
         mtu: 1500,
         up: true,
         ..Link::default()

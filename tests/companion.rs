@@ -150,7 +150,9 @@ fn apply_status_teardown_reconcile() {
     } else {
         assert_eq!(o.status.code(), Some(1));
         assert!(
-            text(&o.stderr).contains("modprobe 8021q") && text(&o.stderr).contains("rolled back"),
+            text(&o.stderr).contains("modprobe 8021q")
+                && text(&o.stderr).contains("step 1 of 4 failed")
+                && text(&o.stderr).contains("nothing had been changed"),
             "{}",
             text(&o.stderr)
         );

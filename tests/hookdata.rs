@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use net_hook::config::Config;
 use net_hook::hookdata;
-use net_hook::model::{Link, Observed};
+use net_hook::model::{Link, LinkKind, Observed};
 use net_hook::plan::{self, Step};
 
 fn recorded() -> Vec<(PathBuf, Vec<String>, String)> {
@@ -105,14 +105,14 @@ fn recorded_started_input_plans_the_runbook_gateway() {
     .unwrap();
     let net = &cfg.networks[&args[0]];
     let hn = hookdata::parse(&xml).unwrap();
-    let bridge = hn.bridge.unwrap();
+    let bridge = hn.bridge.clone().unwrap();
     // What the host looks like when libvirt runs `started`: the bridge is up
     // with the provider address.
     let obs = Observed {
         links: vec![Link {
             index: 7,
             name: bridge.clone(),
-            kind: Some("bridge".into()),
+            kind: LinkKind::Bridge,
             mtu: 1500,
             up: true,
             vlan_filtering: Some(false),
@@ -125,8 +125,9 @@ fn recorded_started_input_plans_the_runbook_gateway() {
         }],
         ..Observed::default()
     };
-    let steps: Vec<String> = plan::plan_up(net, &bridge, &obs)
+    let steps: Vec<String> = plan::plan_up(net, &bridge, &hn, &obs)
         .unwrap()
+        .steps
         .iter()
         .map(Step::to_string)
         .collect();

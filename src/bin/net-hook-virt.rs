@@ -4,8 +4,8 @@
 
 use std::process::ExitCode;
 
-use net_hook::companion::{Libvirt, NetInfo};
-use net_hook::error::{Error, Result};
+use net_hook::commands::{Error, Libvirt, NetInfo};
+use net_hook::error::Result;
 use virt::connect::Connect;
 use virt::error::ErrorNumber;
 use virt::network::Network;
@@ -15,8 +15,13 @@ struct Virt {
     uri: String,
 }
 
-fn err(uri: &str, what: &str, e: virt::error::Error) -> Error {
-    Error::Usage(format!("libvirt ({uri}): {what}: {}", e.message()))
+fn err(uri: &str, what: &str, e: virt::error::Error) -> net_hook::error::Error {
+    Error::Libvirt {
+        uri: uri.into(),
+        what: what.into(),
+        msg: e.message().to_string(),
+    }
+    .into()
 }
 
 impl Virt {
@@ -37,7 +42,7 @@ impl Virt {
         let mut info = NetInfo::from_xml(&xml, active, persistent, autostart)?;
         // The live bridge name, as `virsh net-info` shows it.
         if active && let Ok(b) = n.get_bridge_name() {
-            info.bridge = Some(b);
+            info.net.bridge = Some(b);
         }
         Ok(info)
     }
@@ -64,11 +69,9 @@ impl Libvirt for Virt {
 fn connect(uri: &str) -> Result<Box<dyn Libvirt>> {
     // libvirt's default handler prints every error to stderr; ours say more.
     virt::error::clear_error_callback();
-    let conn = Connect::open(Some(uri)).map_err(|e| {
-        Error::Usage(format!(
-            "cannot connect to {uri}: {}; is libvirtd (or virtnetworkd) running, and are you root?",
-            e.message()
-        ))
+    let conn = Connect::open(Some(uri)).map_err(|e| Error::Connect {
+        uri: uri.into(),
+        msg: e.message().to_string(),
     })?;
     Ok(Box::new(Virt {
         conn,

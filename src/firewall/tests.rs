@@ -1,6 +1,9 @@
 use super::*;
 use std::collections::HashMap;
 
+use crate::config::BackendChoice;
+use crate::hookdata::HookNetwork;
+
 /// Answers commands from a table of (argv prefix -> reply) and records them.
 #[derive(Default)]
 struct Fake {
@@ -19,7 +22,11 @@ impl Fake {
 }
 
 impl Runner for Fake {
-    fn run(&mut self, argv: &[String], stdin: Option<&str>) -> Result<(i32, String, String)> {
+    fn run(
+        &mut self,
+        argv: &[String],
+        stdin: Option<&str>,
+    ) -> Result<(i32, String, String), Error> {
         let line = argv.join(" ");
         self.ran.push(line.clone());
         if let Some(s) = stdin {
@@ -113,34 +120,40 @@ fn exemptions_follow_the_networks_subnets() {
     );
 }
 
+fn inputs(conf: Option<&str>, ipt: bool, nft: bool) -> DetectInputs {
+    DetectInputs {
+        network_conf: conf.map(String::from),
+        libvirt_iptables: ipt,
+        libvirt_nftables: nft,
+    }
+}
+
 #[test]
 fn backend_detection_order() {
     let conf = "# firewall_backend = \"iptables\"\nfirewall_backend = \"nftables\"\n";
     assert_eq!(
-        detect(BackendChoice::Iptables, Some(conf), true, false).0,
+        detect(BackendChoice::Iptables, &inputs(Some(conf), true, false)).0,
         Backend::Nftables
     );
     assert!(
-        detect(BackendChoice::Auto, Some(conf), true, false)
+        detect(BackendChoice::Auto, &inputs(Some(conf), true, false))
             .1
             .contains("network.conf")
     );
     assert_eq!(
         detect(
             BackendChoice::Auto,
-            Some("#firewall_backend = \"nftables\"\n"),
-            true,
-            false
+            &inputs(Some("#firewall_backend = \"nftables\"\n"), true, false)
         )
         .0,
         Backend::Iptables
     );
     assert_eq!(
-        detect(BackendChoice::Auto, None, false, true).0,
+        detect(BackendChoice::Auto, &inputs(None, false, true)).0,
         Backend::Nftables
     );
     assert_eq!(
-        detect(BackendChoice::Nftables, None, false, false),
+        detect(BackendChoice::Nftables, &inputs(None, false, false)),
         (
             Backend::Nftables,
             "backend = \"nftables\" in net-hook's config".into()
@@ -148,184 +161,295 @@ fn backend_detection_order() {
     );
     // Both or neither installed: the config decides, auto means iptables.
     assert_eq!(
-        detect(BackendChoice::Auto, None, true, true).0,
+        detect(BackendChoice::Auto, &inputs(None, true, true)).0,
         Backend::Iptables
     );
     assert_eq!(
-        detect(BackendChoice::Nftables, None, true, true).0,
+        detect(BackendChoice::Nftables, &inputs(None, true, true)).0,
         Backend::Nftables
     );
 }
 
+const LIBVIRT_NAT: &str = "-P POSTROUTING ACCEPT\n-A POSTROUTING -j LIBVIRT_PRT\n";
+
+fn nft_json() -> String {
+    let p =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/firewall/nft-ruleset.json");
+    std::fs::read_to_string(p).unwrap()
+}
+
 #[test]
-fn iptables_inserts_once_ahead_of_libvirt_with_w_and_a_comment() {
+fn observe_reads_what_the_choice_needs_once_and_detects_from_it() {
+    // network.conf decides: only that backend is read.
+    let mut f = Fake::default().reply("nft -j list ruleset", 0, &nft_json());
+    let v = observe(
+        Read::Chosen(BackendChoice::Auto),
+        Some("firewall_backend = \"nftables\"\n".into()),
+        &mut f,
+    )
+    .unwrap();
+    assert_eq!(f.ran, ["nft -j list ruleset"]);
+    assert_eq!(v.backend(BackendChoice::Auto).0, Backend::Nftables);
+    assert!(v.iptables.is_none());
+    // Otherwise both, once each; libvirt's jump decides.
     let mut f = Fake::default()
-        .reply("iptables -w -t nat -S LIBVIRT_PRT", 0, "")
-        .reply("iptables -w -t nat -I", 0, "")
+        .reply("iptables -w -t nat -S POSTROUTING", 0, LIBVIRT_NAT)
         .reply(
-            "iptables -w -t nat -S POSTROUTING",
+            "ip6tables -w -t nat -S POSTROUTING",
             0,
             "-P POSTROUTING ACCEPT\n",
-        );
-    let a = ensure(
-        "1_provider",
-        &[ex("10.12.4.0/22", "10.12.8.0/22")],
-        BackendChoice::Auto,
-        &mut f,
-    )
-    .unwrap();
-    assert_eq!(a.backend, Backend::Iptables);
-    assert_eq!(a.actions.len(), 1);
-    assert!(f.ran.contains(&"iptables -w -t nat -I POSTROUTING 1 -s 10.12.4.0/22 -d 10.12.8.0/22 -m comment --comment net-hook:1_provider -j RETURN".to_string()), "{:#?}", f.ran);
-    // Present already (-C succeeds): nothing inserted.
+        )
+        .reply("nft -j list ruleset", 0, "{\"nftables\": []}");
+    let v = observe(Read::Chosen(BackendChoice::Nftables), None, &mut f).unwrap();
+    assert_eq!(f.ran.len(), 3, "{:?}", f.ran);
+    assert_eq!(v.backend(BackendChoice::Nftables).0, Backend::Iptables);
+    // A host without ip6tables' nat table: nothing there, not an error.
     let mut f = Fake::default()
-        .reply("iptables -w -t nat -S LIBVIRT_PRT", 0, "")
-        .reply("iptables -w -t nat -C", 0, "")
-        .reply("iptables -w -t nat -S POSTROUTING", 0, "");
-    let a = ensure(
-        "1_provider",
-        &[ex("10.12.4.0/22", "10.12.8.0/22")],
-        BackendChoice::Auto,
-        &mut f,
-    )
-    .unwrap();
-    assert!(a.actions.is_empty());
-    assert!(!f.ran.iter().any(|l| l.contains(" -I ")), "{:#?}", f.ran);
-}
-
-#[test]
-fn iptables_failure_takes_back_what_it_inserted() {
-    let mut f = Fake::default()
-        .reply("iptables -w -t nat -S LIBVIRT_PRT", 0, "")
-        .reply("iptables -w -t nat -I POSTROUTING 1 -s 10.12.4.0/22", 0, "")
-        .reply("iptables -w -t nat -D", 0, "");
-    f.replies.insert(
-        "iptables -w -t nat -I POSTROUTING 1 -s 10.12.5.0/24".into(),
-        (4, String::new(), "iptables: Resource problem".into()),
+        .reply("iptables -w -t nat -S POSTROUTING", 0, LIBVIRT_NAT)
+        .reply("ip6tables -w -t nat -S POSTROUTING", 3, "");
+    f.missing.push("nft");
+    let v = observe(Read::Both, None, &mut f).unwrap();
+    assert!(v.ip6tables.is_none() && v.nft.is_none());
+    // An iptables that cannot list is an error naming it.
+    let mut f = Fake::default().reply("iptables -w -t nat -S POSTROUTING", 4, "");
+    let e = observe(Read::Both, None, &mut f).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("iptables: listing nat POSTROUTING"),
+        "{e}"
     );
-    let err = ensure(
-        "n",
-        &[
-            ex("10.12.4.0/22", "10.12.8.0/22"),
-            ex("10.12.5.0/24", "10.12.8.0/22"),
-        ],
-        BackendChoice::Auto,
-        &mut f,
-    )
-    .unwrap_err();
-    assert!(err.to_string().contains("Resource problem"), "{err}");
-    assert!(f.ran.contains(&"iptables -w -t nat -D POSTROUTING -s 10.12.4.0/22 -d 10.12.8.0/22 -m comment --comment net-hook:n -j RETURN".to_string()), "{:#?}", f.ran);
+}
+
+fn view(ipt: &str, nft: Option<&str>) -> FirewallView {
+    FirewallView {
+        inputs: DetectInputs::default(),
+        iptables: Some(iptables::parse_listing(ipt)),
+        ip6tables: Some(vec![]),
+        nft: nft.map(|j| nftables::parse(j).unwrap()),
+    }
 }
 
 #[test]
-fn owned_rules_are_found_by_comment_only() {
-    let listing = "-P POSTROUTING ACCEPT\n\
-        -A POSTROUTING -s 10.12.4.0/22 -d 10.12.8.0/22 -m comment --comment \"net-hook:provider vip\" -j RETURN\n\
-        -A POSTROUTING -s 10.1.0.0/16 -d 10.2.0.0/16 -m comment --comment net-hook:other -j RETURN\n\
-        -A POSTROUTING -j LIBVIRT_PRT\n";
-    let mine = owned_ipt_rules(listing, "net-hook:provider vip");
-    assert_eq!(mine.len(), 1);
+fn iptables_plans_inserts_ahead_of_libvirt_and_removes_stale_rules_in_place() {
+    let d = &iptables::Iptables;
+    let want = [ex("10.12.4.0/22", "10.12.8.0/22")];
+    let steps = d
+        .plan("1_provider", &want, &view(LIBVIRT_NAT, None))
+        .unwrap();
+    assert_eq!(steps.len(), 1);
+    let mut f = Fake::default().reply("iptables -w -t nat -I", 0, "");
+    d.run(&steps[0], &mut f).unwrap();
     assert_eq!(
-        mine[0],
+        f.ran,
         [
-            "-s",
-            "10.12.4.0/22",
-            "-d",
-            "10.12.8.0/22",
-            "-m",
-            "comment",
-            "--comment",
-            "net-hook:provider vip",
-            "-j",
-            "RETURN"
+            "iptables -w -t nat -I POSTROUTING 1 -s 10.12.4.0/22 -d 10.12.8.0/22 -m comment --comment net-hook:1_provider -j RETURN"
         ]
     );
-    assert_eq!(owned_ipt_rules(listing, "net-hook:other").len(), 1);
-    assert!(owned_ipt_rules(listing, "net-hook:1_provider").is_empty());
+    // In place already: nothing to do.
+    let present = "-A POSTROUTING -s 10.12.4.0/22 -d 10.12.8.0/22 -m comment --comment net-hook:1_provider -j RETURN\n-A POSTROUTING -j LIBVIRT_PRT\n";
+    assert_eq!(
+        d.plan("1_provider", &want, &view(present, None)).unwrap(),
+        vec![]
+    );
+    // Another network's rule and libvirt's stay; ours that the config no
+    // longer names goes, remembering where it was.
+    let listing = "-A POSTROUTING -s 10.1.0.0/16 -d 10.2.0.0/16 -m comment --comment \"net-hook:provider vip\" -j RETURN\n\
+        -A POSTROUTING -s 10.12.4.0/22 -d 10.99.0.0/16 -m comment --comment net-hook:1_provider -j RETURN\n\
+        -A POSTROUTING -j LIBVIRT_PRT\n";
+    let steps = d.plan("1_provider", &want, &view(listing, None)).unwrap();
+    assert!(
+        matches!(&steps[0], Step::IptDelete { pos: 2, spec, .. } if spec.contains(&"10.99.0.0/16".to_string())),
+        "{steps:?}"
+    );
+    assert!(
+        matches!(&steps[1], Step::IptInsert { pos: 1, .. }),
+        "{steps:?}"
+    );
+    assert_eq!(steps.len(), 2);
+    // Removal: every rule of the network, or of every network.
+    assert_eq!(
+        d.plan_remove(Owner::Network("1_provider"), &view(listing, None))
+            .len(),
+        1
+    );
+    assert_eq!(d.plan_remove(Owner::All, &view(listing, None)).len(), 2);
+    // IPv6 wanted but ip6tables has no nat table: cannot be planned.
+    let mut v = view(LIBVIRT_NAT, None);
+    v.ip6tables = None;
+    let e = d
+        .plan("n", &[ex("fd00:1::/64", "fd00:2::/64")], &v)
+        .unwrap_err();
+    assert!(e.contains("ip6tables cannot list its nat table"), "{e}");
 }
 
 #[test]
-fn nft_script_is_one_transaction_in_our_own_table() {
-    let s = nft_apply_script(
-        "1_provider",
-        &[ex("10.12.4.0/22", "10.12.8.0/22")],
-        &["ip6"],
-    );
-    let chain = nft_chain("1_provider");
+fn nft_state_is_parsed_from_json() {
+    let r = nftables::parse(&nft_json()).unwrap();
+    assert!(r.has_table(Family::Ip, "libvirt_network"));
+    assert!(r.has_table(Family::Ip6, NFT_TABLE));
+    let c = "unnat_1_provider_0a1b2c3d";
     assert_eq!(
-        s,
+        r.chain_exemptions(Family::Ip, c).unwrap(),
+        vec![
+            ex("10.12.4.0/22", "10.12.8.0/22"),
+            ex("10.12.4.7/32", "10.12.9.0/24")
+        ]
+    );
+    assert_eq!(
+        r.chain_exemptions(Family::Ip6, c).unwrap(),
+        vec![ex("fd00:12:4::/64", "fd00:12:8::/64")]
+    );
+    assert_eq!(r.chain_exemptions(Family::Ip, "unnat_other"), None);
+    // libvirt's own rules are seen, never ours.
+    assert!(r.rules.iter().any(|x| x.table == "libvirt_network"));
+    assert!(nftables::parse("not json").is_err());
+    assert!(nftables::parse("{}").is_err());
+}
+
+#[test]
+fn nft_plans_one_transaction_per_change_in_our_own_table() {
+    let d = &nftables::Nftables;
+    let chain = nftables::chain_name("1_provider");
+    let empty = view("", Some("{\"nftables\": []}"));
+    let want = [ex("10.12.4.0/22", "10.12.8.0/22")];
+    let steps = d.plan("1_provider", &want, &empty).unwrap();
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    assert_eq!(steps[0], Step::NftAddTable { family: Family::Ip });
+    assert_eq!(
+        nftables::script(&steps[1]).unwrap(),
         format!(
             "add table ip net_hook\n\
              add chain ip net_hook {chain} {{ type nat hook postrouting priority srcnat - 1; }}\n\
              flush chain ip net_hook {chain}\n\
-             add rule ip net_hook {chain} ip saddr 10.12.4.0/22 ip daddr 10.12.8.0/22 snat ip prefix to ip saddr map {{ 10.12.4.0/22 : 10.12.4.0/22 }} comment \"net-hook:1_provider\"\n\
-             delete chain ip6 net_hook {chain}\n"
+             add rule ip net_hook {chain} ip saddr 10.12.4.0/22 ip daddr 10.12.8.0/22 snat ip prefix to ip saddr map {{ 10.12.4.0/22 : 10.12.4.0/22 }} comment \"net-hook:1_provider\"\n"
         )
     );
-    assert!(!s.contains("libvirt_network"));
-    // Names are readable, nft-safe and distinct.
-    assert!(nft_chain("provider vip").starts_with("unnat_provider_vip_"));
-    assert_ne!(nft_chain("a b"), nft_chain("a_b"));
-    assert!(nft_chain(&"x".repeat(200)).len() < 64);
-}
-
-#[test]
-fn nft_is_idempotent_and_remove_cleans_both_backends() {
-    let chain = nft_chain("n");
-    let listing = format!(
-        "table ip net_hook {{\n\tchain {chain} {{\n\t\ttype nat hook postrouting priority srcnat - 1; policy accept;\n\t\tip saddr 10.12.4.0/22 ip daddr 10.12.8.0/22 snat ip prefix to ip saddr map {{ 10.12.4.0/22 : 10.12.4.0/22 }} comment \"net-hook:n\"\n\t}}\n}}\n"
-    );
-    let mut f = Fake::default()
-        .reply("nft list table ip libvirt_network", 0, "")
-        .reply(&format!("nft list chain ip net_hook {chain}"), 0, &listing);
-    let a = ensure(
-        "n",
-        &[ex("10.12.4.0/22", "10.12.8.0/22")],
-        BackendChoice::Auto,
-        &mut f,
-    )
-    .unwrap();
-    assert_eq!(a.backend, Backend::Nftables);
-    assert!(a.actions.is_empty(), "already in place");
-    assert!(f.stdin.is_empty(), "no transaction when nothing changes");
-
-    let mut f = Fake::default()
-        .reply("iptables -w -t nat -S POSTROUTING", 0, "-A POSTROUTING -s 10.12.4.0/22 -d 10.12.8.0/22 -m comment --comment net-hook:n -j RETURN\n")
-        .reply("iptables -w -t nat -D", 0, "")
-        .reply("ip6tables -w -t nat -S POSTROUTING", 0, "")
-        .reply(&format!("nft list chain ip net_hook {chain}"), 0, &listing)
-        .reply("nft delete chain ip net_hook", 0, "")
-        .reply("nft list table ip net_hook", 0, "table ip net_hook {\n}\n")
-        .reply("nft delete table ip net_hook", 0, "");
-    let (actions, errors) = remove("n", &mut f);
-    assert!(errors.is_empty(), "{errors:?}");
-    assert_eq!(actions.len(), 2, "{actions:?}");
+    let mut f = Fake::default().reply("nft -f -", 0, "");
+    d.run(&steps[1], &mut f).unwrap();
+    assert_eq!(f.stdin.len(), 1);
+    assert!(!f.stdin[0].contains("libvirt_network"));
+    // The recorded chain is named for another network: ours is missing,
+    // its table is there.
+    let rec = view("", Some(&nft_json()));
+    let steps = d.plan("1_provider", &want, &rec).unwrap();
     assert!(
-        f.ran.contains(&"nft delete table ip net_hook".to_string()),
-        "{:#?}",
-        f.ran
+        matches!(&steps[..], [Step::NftSetChain { old: None, .. }]),
+        "{steps:?}"
     );
+    // Same rules, any order: nothing to do; other rules: replaced, with the
+    // old ones kept for the undo.
+    let json = nft_json().replace("unnat_1_provider_0a1b2c3d", &chain);
+    let rec = view("", Some(&json));
+    let both = [
+        ex("10.12.4.7/32", "10.12.9.0/24"),
+        ex("10.12.4.0/22", "10.12.8.0/22"),
+        ex("fd00:12:4::/64", "fd00:12:8::/64"),
+    ];
+    assert_eq!(d.plan("1_provider", &both, &rec).unwrap(), vec![]);
+    let steps = d.plan("1_provider", &want, &rec).unwrap();
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    assert!(matches!(&steps[0], Step::NftSetChain { old: Some(o), .. } if o.len() == 2));
+    assert!(matches!(
+        &steps[1],
+        Step::NftDeleteChain {
+            family: Family::Ip6,
+            ..
+        }
+    ));
+    // Removal: the chain, then the table it leaves empty.
+    let steps = d.plan_remove(Owner::Network("1_provider"), &rec);
+    assert_eq!(steps.len(), 4, "{steps:?}");
+    assert!(matches!(
+        steps[1],
+        Step::NftDeleteTable { family: Family::Ip }
+    ));
+    // Names are readable, nft-safe and distinct.
+    assert!(nftables::chain_name("provider vip").starts_with("unnat_provider_vip_"));
+    assert_ne!(nftables::chain_name("a b"), nftables::chain_name("a_b"));
+    assert!(nftables::chain_name(&"x".repeat(200)).len() < 64);
 }
 
 #[test]
-fn firewalld_zone_commands() {
+fn firewalld_zones_are_read_planned_and_set() {
+    let names = vec!["virbr1.104".to_string(), "virbr1.105".to_string()];
     let mut f = Fake::default()
         .reply("firewall-cmd --state", 0, "running\n")
+        .reply(
+            "firewall-cmd --get-zone-of-interface=virbr1.104",
+            0,
+            "libvirt\n",
+        )
+        .reply(
+            "firewall-cmd --get-zone-of-interface=virbr1.105",
+            2,
+            "no zone\n",
+        )
         .reply("firewall-cmd --zone=libvirt", 0, "");
-    assert!(firewalld_running(&mut f));
-    firewalld_zone("libvirt", "virbr1.104", true, &mut f).unwrap();
-    firewalld_zone("libvirt", "virbr1.104", false, &mut f).unwrap();
+    let z = firewalld::observe(&names, &mut f).unwrap().unwrap();
+    assert_eq!(z.of["virbr1.104"].as_deref(), Some("libvirt"));
+    assert_eq!(z.of["virbr1.105"], None);
+    assert_eq!(firewalld::plan("virbr1.104", "libvirt", &z), None);
+    let s = firewalld::plan("virbr1.105", "libvirt", &z).unwrap();
+    firewalld::run(&s, &mut f).unwrap();
+    firewalld::run(&s.undo().unwrap(), &mut f).unwrap();
     assert_eq!(
-        f.ran[1..],
+        f.ran[3..],
         [
-            "firewall-cmd --zone=libvirt --change-interface=virbr1.104",
-            "firewall-cmd --zone=libvirt --remove-interface=virbr1.104"
+            "firewall-cmd --zone=libvirt --change-interface=virbr1.105",
+            "firewall-cmd --zone=libvirt --remove-interface=virbr1.105"
         ]
     );
+    // Not installed, or not running: not asked again.
     let mut none = Fake {
         missing: vec!["firewall-cmd"],
         ..Fake::default()
     };
-    assert!(!firewalld_running(&mut none));
+    assert_eq!(firewalld::observe(&names, &mut none).unwrap(), None);
     assert!(none.ran.is_empty());
+    let mut stopped = Fake::default().reply("firewall-cmd --state", 252, "not running");
+    assert_eq!(firewalld::observe(&names, &mut stopped).unwrap(), None);
+    assert_eq!(stopped.ran.len(), 1);
+}
+
+#[test]
+fn steps_undo_each_other_and_keep_their_json() {
+    let steps = vec![
+        Step::IptInsert {
+            family: Family::Ip6,
+            pos: 3,
+            spec: vec!["-j".into(), "RETURN".into()],
+        },
+        Step::NftSetChain {
+            family: Family::Ip,
+            chain: "c".into(),
+            network: "n".into(),
+            rules: vec![ex("10.0.0.0/8", "192.168.0.0/16")],
+            old: Some(vec![]),
+        },
+        Step::NftDeleteChain {
+            family: Family::Ip,
+            chain: "c".into(),
+            network: "n".into(),
+            old: vec![ex("10.0.0.0/8", "192.168.0.0/16")],
+        },
+        Step::ZoneSet {
+            name: "v".into(),
+            zone: "libvirt".into(),
+            old: Some("public".into()),
+        },
+    ];
+    for s in steps {
+        assert_eq!(s.undo().unwrap().undo().unwrap(), s);
+        let j = serde_json::to_string(&s).unwrap();
+        assert_eq!(serde_json::from_str::<Step>(&j).unwrap(), s, "{j}");
+    }
+    let j = serde_json::to_value(Step::AddAddr {
+        name: "virbr1.104".into(),
+        addr: "10.12.8.1/22".parse().unwrap(),
+    })
+    .unwrap();
+    assert_eq!(
+        j,
+        serde_json::json!({"step": "add_addr", "name": "virbr1.104", "addr": "10.12.8.1/22"})
+    );
 }

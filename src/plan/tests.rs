@@ -10,7 +10,7 @@ fn n(s: &str) -> String {
 #[test]
 fn fresh_bridge_creates_marks_addresses_and_raises() {
     let o = obs(vec![bridge()], vec![addr(5, "10.12.4.1/22")]);
-    let steps = plan_up(&net(vec![vip()]), "virbr1", &o).unwrap();
+    let steps = plan_links(&net(vec![vip()]), "virbr1", &o).unwrap();
     assert_eq!(
         steps,
         vec![
@@ -53,7 +53,7 @@ fn second_run_changes_nothing() {
             },
         ],
     );
-    assert_eq!(plan_up(&net(vec![vip()]), "virbr1", &o).unwrap(), vec![]);
+    assert_eq!(plan_links(&net(vec![vip()]), "virbr1", &o).unwrap(), vec![]);
 }
 
 #[test]
@@ -76,7 +76,7 @@ fn matching_vlan_is_adopted_and_reconciled() {
         mtu: Some(1400),
         ..vip()
     };
-    let steps = plan_up(&net(vec![v]), "virbr1", &o).unwrap();
+    let steps = plan_links(&net(vec![v]), "virbr1", &o).unwrap();
     assert_eq!(
         steps,
         vec![
@@ -122,7 +122,7 @@ fn wrong_devices_of_the_target_name_are_left_alone() {
         ),
         (
             Link {
-                kind: None,
+                kind: crate::model::LinkKind::Physical,
                 ..link(9, "virbr1.104", "x")
             },
             "a physical device",
@@ -130,7 +130,7 @@ fn wrong_devices_of_the_target_name_are_left_alone() {
     ];
     for (l, want) in cases {
         let o = obs(vec![bridge(), l], vec![]);
-        let p = plan_up(&net(vec![vip()]), "virbr1", &o).unwrap_err();
+        let p = plan_links(&net(vec![vip()]), "virbr1", &o).unwrap_err();
         assert_eq!(p.len(), 1, "{p:?}");
         assert!(p[0].to_string().contains(want), "{}", p[0]);
         assert!(p[0].to_string().contains("left untouched"), "{}", p[0]);
@@ -146,7 +146,7 @@ fn another_networks_vlan_is_not_adopted() {
         ],
         vec![],
     );
-    let p = plan_up(&net(vec![vip()]), "virbr1", &o).unwrap_err();
+    let p = plan_links(&net(vec![vip()]), "virbr1", &o).unwrap_err();
     assert_eq!(
         p,
         vec![Problem::OwnedByOther {
@@ -172,7 +172,7 @@ fn the_ordering_trap_names_the_holder_and_plans_nothing() {
             mtu: None,
         },
     ];
-    let p = plan_up(&net(two), "virbr1", &o).unwrap_err();
+    let p = plan_links(&net(two), "virbr1", &o).unwrap_err();
     assert_eq!(
         p,
         vec![Problem::Conflict {
@@ -204,7 +204,7 @@ fn overlapping_prefixes_conflict_link_scope_does_not() {
         addresses: vec![ip("10.12.8.1/22"), ip("fd00:12:8::1/64")],
         ..vip()
     };
-    let p = plan_up(&net(vec![v]), "virbr1", &o).unwrap_err();
+    let p = plan_links(&net(vec![v]), "virbr1", &o).unwrap_err();
     assert_eq!(p.len(), 1, "{p:?}");
     assert!(matches!(&p[0], Problem::Conflict { holder, .. } if holder == "eth0"));
     // Disjoint prefixes are fine.
@@ -212,12 +212,12 @@ fn overlapping_prefixes_conflict_link_scope_does_not() {
         vec![bridge(), link(7, "eth0", "veth")],
         vec![addr(7, "10.12.12.1/22")],
     );
-    assert!(plan_up(&net(vec![vip()]), "virbr1", &o).is_ok());
+    assert!(plan_links(&net(vec![vip()]), "virbr1", &o).is_ok());
 }
 
 #[test]
 fn missing_bridge_and_bad_names() {
-    let p = plan_up(&net(vec![vip()]), "virbr1", &obs(vec![], vec![])).unwrap_err();
+    let p = plan_links(&net(vec![vip()]), "virbr1", &obs(vec![], vec![])).unwrap_err();
     assert_eq!(
         p,
         vec![Problem::BridgeMissing {
@@ -229,7 +229,7 @@ fn missing_bridge_and_bad_names() {
         ..bridge()
     };
     let v = VlanConfig { id: 4000, ..vip() };
-    let p = plan_up(&net(vec![v]), "virbr-long-nm", &obs(vec![long], vec![])).unwrap_err();
+    let p = plan_links(&net(vec![v]), "virbr-long-nm", &obs(vec![long], vec![])).unwrap_err();
     assert!(
         p[0].to_string().contains(
             "\"virbr-long-nm.4000\" for VLAN 4000 is invalid (longer than 15 bytes); set `name`"
@@ -249,7 +249,7 @@ fn vlan_filtering_bridge_gets_the_vid_once() {
         vec![],
     );
     o.bridge_vids.insert(5, vec![1]);
-    let steps = plan_up(&net(vec![vip()]), "virbr1", &o).unwrap();
+    let steps = plan_links(&net(vec![vip()]), "virbr1", &o).unwrap();
     assert_eq!(
         steps[0],
         Step::BridgeVidAdd {
@@ -258,7 +258,7 @@ fn vlan_filtering_bridge_gets_the_vid_once() {
         }
     );
     o.bridge_vids.insert(5, vec![1, 104]);
-    let steps = plan_up(&net(vec![vip()]), "virbr1", &o).unwrap();
+    let steps = plan_links(&net(vec![vip()]), "virbr1", &o).unwrap();
     assert!(
         !steps.iter().any(|s| matches!(s, Step::BridgeVidAdd { .. })),
         "{steps:?}"
@@ -285,7 +285,8 @@ fn teardown_deletes_only_owned_links_and_added_vids() {
         "1_provider",
         &o,
         &[(n("virbr1"), 104), (n("virbr1"), 107), (n("gone"), 1)],
-    );
+    )
+    .steps;
     assert_eq!(
         steps,
         vec![
@@ -299,7 +300,10 @@ fn teardown_deletes_only_owned_links_and_added_vids() {
             },
         ]
     );
-    assert_eq!(plan_down("1_provider", &obs(vec![], vec![]), &[]), vec![]);
+    assert_eq!(
+        plan_down("1_provider", &obs(vec![], vec![]), &[]).steps,
+        vec![]
+    );
 }
 
 #[test]
@@ -357,7 +361,16 @@ fn every_step_has_an_inverse_but_deletion() {
         if !matches!(s, Step::CreateVlan { .. }) {
             assert_eq!(u.undo().unwrap(), s);
         }
-        assert_eq!(u.target(), s.target());
+        assert_eq!(u.driver(), s.driver());
+        assert_eq!(
+            u.on_link()
+                .or(u.created_link().or(match &u {
+                    Step::DeleteLink { name } => Some(name.as_str()),
+                    _ => None,
+                }))
+                .is_some(),
+            !matches!(s, Step::BridgeVidAdd { .. })
+        );
     }
     assert_eq!(Step::DeleteLink { name: n("a") }.undo(), None);
 }

@@ -1,21 +1,63 @@
-//! `net-hook status [NETWORK]`: desired versus actual, per configured network.
+//! `net-hook status [NETWORK]`: desired versus actual, per configured
+//! network, judged by the plan a bring-up would make.
 
 use serde::Serialize;
 
 use super::{Ctx, NetInfo};
 use crate::config::NetworkConfig;
 use crate::error::Result;
+use crate::exec::{Host, Scope, System};
+use crate::firewall::Read;
 use crate::model::Observed;
-use crate::netlink::{Net, Rtnl};
-use crate::plan;
+use crate::ops;
+use crate::plan::Problem;
 use crate::state::{Outcome, RunDir};
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum VlanState {
+    Ok,
+    Missing,
+    Drifted,
+    Foreign,
+    Conflict,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum NetState {
+    Ok,
+    Drift,
+    Inactive,
+    Undefined,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnnatState {
+    Present,
+    Missing,
+    NotApplicable,
+}
+
+macro_rules! names {
+    ($t:ty { $($v:ident => $s:literal),* $(,)? }) => {
+        impl $t {
+            pub fn name(self) -> &'static str {
+                match self { $(Self::$v => $s),* }
+            }
+        }
+    };
+}
+names!(VlanState { Ok => "ok", Missing => "missing", Drifted => "drifted", Foreign => "foreign", Conflict => "conflict" });
+names!(NetState { Ok => "ok", Drift => "drift", Inactive => "inactive", Undefined => "undefined" });
+names!(UnnatState { Present => "present", Missing => "missing", NotApplicable => "not-applicable" });
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct VlanStatus {
     pub id: u16,
     pub name: String,
-    /// "ok", "missing", "drifted", "foreign" or "conflict".
-    pub state: &'static str,
+    pub state: VlanState,
     /// Marked as net-hook's for this network.
     pub owned: bool,
     /// What differs from the config, as the steps that would fix it, or the
@@ -26,16 +68,25 @@ pub struct VlanStatus {
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct NetworkStatus {
     pub network: String,
-    /// "ok", "drift", "inactive" or "undefined".
-    pub state: &'static str,
+    pub state: NetState,
     pub active: bool,
     pub bridge: Option<String>,
     pub vlans: Vec<VlanStatus>,
     /// The last hook or command outcome from the run dir.
     pub last: Option<Outcome>,
-    /// The un-NAT exemption: `null` when not configured, else "present",
-    /// "missing" or "not-applicable" (e.g. not a NAT network).
-    pub unnat: Option<&'static str>,
+    /// The un-NAT exemption: `null` when not configured.
+    pub unnat: Option<UnnatState>,
+    /// For a missing exemption, the steps that would install it; when not
+    /// applicable, why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unnat_details: Vec<String>,
+}
+
+impl NetworkStatus {
+    /// An active network that is not as configured.
+    pub fn drifted(&self) -> bool {
+        self.state == NetState::Drift
+    }
 }
 
 /// Compares one network's config with the host (pure).
@@ -47,41 +98,47 @@ pub fn compare(
 ) -> NetworkStatus {
     let mut st = NetworkStatus {
         network: net.name.clone(),
-        state: "ok",
+        state: NetState::Ok,
         active: info.is_some_and(|i| i.active),
-        bridge: info.and_then(|i| i.bridge.clone()),
+        bridge: info.and_then(|i| i.net.bridge.clone()),
         vlans: Vec::new(),
         last,
         unnat: None,
+        unnat_details: vec![],
     };
     let Some(info) = info else {
-        st.state = "undefined";
+        st.state = NetState::Undefined;
         return st;
     };
     if !info.active {
-        st.state = "inactive";
+        st.state = NetState::Inactive;
         return st;
     }
-    let bridge = info.bridge.clone().unwrap_or_default();
+    let bridge = info.net.bridge.clone().unwrap_or_default();
     for v in super::vlan_views(net, &bridge, obs) {
         let (state, details) = match (v.link, v.plan) {
             (_, Err(problems)) => {
-                use plan::Problem as P;
                 let state = if problems
                     .iter()
-                    .any(|p| matches!(p, P::Foreign { .. } | P::OwnedByOther { .. }))
+                    .any(|p| matches!(p, Problem::Foreign { .. } | Problem::OwnedByOther { .. }))
                 {
-                    "foreign"
-                } else if problems.iter().any(|p| matches!(p, P::Conflict { .. })) {
-                    "conflict"
+                    VlanState::Foreign
+                } else if problems
+                    .iter()
+                    .any(|p| matches!(p, Problem::Conflict { .. }))
+                {
+                    VlanState::Conflict
                 } else {
-                    "missing"
+                    VlanState::Missing
                 };
                 (state, problems.iter().map(ToString::to_string).collect())
             }
-            (None, Ok(_)) => ("missing", vec![]),
-            (Some(_), Ok(steps)) if steps.is_empty() => ("ok", vec![]),
-            (Some(_), Ok(steps)) => ("drifted", steps.iter().map(ToString::to_string).collect()),
+            (None, Ok(_)) => (VlanState::Missing, vec![]),
+            (Some(_), Ok(steps)) if steps.is_empty() => (VlanState::Ok, vec![]),
+            (Some(_), Ok(steps)) => (
+                VlanState::Drifted,
+                steps.iter().map(ToString::to_string).collect(),
+            ),
         };
         st.vlans.push(VlanStatus {
             id: v.vlan.id,
@@ -91,8 +148,20 @@ pub fn compare(
             details,
         });
     }
-    if st.vlans.iter().any(|v| v.state != "ok") {
-        st.state = "drift";
+    if let Some(u) = super::unnat_plan(net, info, obs) {
+        let (state, details) = match u {
+            Err(why) => (UnnatState::NotApplicable, vec![why]),
+            Ok(steps) if steps.is_empty() => (UnnatState::Present, vec![]),
+            Ok(steps) => (
+                UnnatState::Missing,
+                steps.iter().map(ToString::to_string).collect(),
+            ),
+        };
+        st.unnat = Some(state);
+        st.unnat_details = details;
+    }
+    if st.vlans.iter().any(|v| v.state != VlanState::Ok) || st.unnat == Some(UnnatState::Missing) {
+        st.state = NetState::Drift;
     }
     st
 }
@@ -103,29 +172,32 @@ pub fn run(cx: &Ctx, only: Option<&str>) -> Result<Vec<NetworkStatus>> {
         super::network_config(&cfg, n, cx.config)?;
     }
     let infos = cx.libvirt.networks()?;
-    let obs = Rtnl::open()?.observe()?;
-    let rundir = RunDir::new(cx.run_dir);
-    Ok(cfg
+    let nets: Vec<&NetworkConfig> = cfg
         .networks
         .values()
         .filter(|n| only.is_none_or(|o| o == n.name))
+        .collect();
+    // One observation for every network shown.
+    let mut scope = Scope {
+        firewall: nets.iter().any(|n| n.unnat.is_some()).then_some(Read::Both),
+        zones: vec![],
+    };
+    for n in &nets {
+        if let Some(b) = infos
+            .iter()
+            .find(|i| i.name() == n.name)
+            .and_then(|i| i.net.bridge.as_deref())
+        {
+            scope.zones.extend(ops::up_scope(n, b).zones);
+        }
+    }
+    let obs = System::open()?.observe(&scope)?;
+    let rundir = RunDir::new(cx.run_dir);
+    Ok(nets
+        .into_iter()
         .map(|n| {
-            let info = infos.iter().find(|i| i.name == n.name);
-            let mut st = compare(n, info, &obs, rundir.read(&n.name));
-            if let Some(present) = info
-                .filter(|i| i.active)
-                .and_then(|i| super::unnat_present(n, i))
-            {
-                st.unnat = Some(match present {
-                    Err(_) => "not-applicable",
-                    Ok(true) => "present",
-                    Ok(false) => {
-                        st.state = "drift";
-                        "missing"
-                    }
-                });
-            }
-            st
+            let info = infos.iter().find(|i| i.name() == n.name);
+            compare(n, info, &obs, rundir.read(&n.name))
         })
         .collect())
 }
@@ -144,7 +216,7 @@ pub fn print(list: &[NetworkStatus], color: bool) {
         println!(
             "{:<20} {:<9} bridge {bridge}",
             format!("{:?}", n.network),
-            paint(n.state)
+            paint(n.state.name())
         );
         for v in &n.vlans {
             let own = if v.owned { "owned" } else { "not owned" };
@@ -152,14 +224,17 @@ pub fn print(list: &[NetworkStatus], color: bool) {
                 "  VLAN {:>4}  {:<15}  {:<9}  {own}",
                 v.id,
                 v.name,
-                paint(v.state)
+                paint(v.state.name())
             );
             for d in &v.details {
                 println!("             - {d}");
             }
         }
         if let Some(u) = n.unnat {
-            println!("  unnat exemption: {}", paint(u));
+            println!("  unnat exemption: {}", paint(u.name()));
+            for d in &n.unnat_details {
+                println!("             - {d}");
+            }
         }
         if let Some(o) = &n.last {
             println!(
@@ -196,7 +271,7 @@ mod tests {
         );
         assert_eq!(
             (s.state, s.vlans[0].state, s.vlans[0].owned),
-            ("ok", "ok", true)
+            (NetState::Ok, VlanState::Ok, true)
         );
 
         // An address removed by hand is drift, with the fix spelled out.
@@ -206,7 +281,10 @@ mod tests {
             &host(None, Some("net-hook:1_provider")),
             None,
         );
-        assert_eq!((s.state, s.vlans[0].state), ("drift", "drifted"));
+        assert_eq!(
+            (s.state, s.vlans[0].state),
+            (NetState::Drift, VlanState::Drifted)
+        );
         assert_eq!(s.vlans[0].details, vec!["add 10.12.8.1/22 to virbr1.104"]);
 
         let s = compare(
@@ -218,13 +296,16 @@ mod tests {
             },
             None,
         );
-        assert_eq!((s.state, s.vlans[0].state), ("drift", "missing"));
+        assert_eq!(
+            (s.state, s.vlans[0].state),
+            (NetState::Drift, VlanState::Missing)
+        );
 
         let s = compare(&provider(), Some(&info(false)), &host(None, None), None);
-        assert_eq!(s.state, "inactive");
+        assert_eq!(s.state, NetState::Inactive);
         assert_eq!(
             compare(&provider(), None, &host(None, None), None).state,
-            "undefined"
+            NetState::Undefined
         );
 
         let s = compare(
@@ -233,6 +314,13 @@ mod tests {
             &host(Some("10.12.8.1/22"), Some("net-hook:other")),
             None,
         );
-        assert_eq!((s.vlans[0].state, s.vlans[0].owned), ("foreign", false));
+        assert_eq!(
+            (s.vlans[0].state, s.vlans[0].owned),
+            (VlanState::Foreign, false)
+        );
+        // The JSON keeps its documented names.
+        let j = serde_json::to_value(&s).unwrap();
+        assert_eq!(j["state"], "drift");
+        assert_eq!(j["vlans"][0]["state"], "foreign");
     }
 }

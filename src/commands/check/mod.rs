@@ -10,9 +10,9 @@ use serde::Serialize;
 use super::{Ctx, NetInfo};
 use crate::config::NetworkConfig;
 use crate::error::Result;
+use crate::exec::{Host, System};
 use crate::install::{self, ENTRY_NAME};
-use crate::model::Observed;
-use crate::netlink::{Net, Rtnl};
+use crate::model::{LinkKind, Observed};
 use crate::ops;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
@@ -105,18 +105,18 @@ pub fn g2(ipv4: Option<&str>, ipv6: Option<&str>, need_v6: bool) -> Vec<Check> {
 
 /// G3: the bridge exists, is a bridge, is up, and who owns it.
 pub fn g3(info: &NetInfo, obs: &Observed) -> Check {
-    let Some(bridge) = info.bridge.as_deref() else {
+    let Some(bridge) = info.net.bridge.as_deref() else {
         return c(
             "G3",
             Status::Fail,
             format!(
                 "network {:?} has no bridge (forward mode {}); VLANs need one",
-                info.name,
-                info.forward_mode.as_deref().unwrap_or("none")
+                info.net.name,
+                info.net.forward_mode.as_deref().unwrap_or("none")
             ),
         );
     };
-    let owner = if info.forward_mode.as_deref() == Some("bridge") {
+    let owner = if info.net.forward_mode.as_deref() == Some("bridge") {
         "a host bridge libvirt uses (forward mode bridge)"
     } else {
         "created by libvirt"
@@ -127,7 +127,7 @@ pub fn g3(info: &NetInfo, obs: &Observed) -> Check {
             Status::Fail,
             format!(
                 "{bridge} does not exist although network {:?} is active",
-                info.name
+                info.net.name
             ),
         ),
         None => c(
@@ -135,10 +135,10 @@ pub fn g3(info: &NetInfo, obs: &Observed) -> Check {
             Status::Warn,
             format!(
                 "{bridge} does not exist yet (network {:?} is not active)",
-                info.name
+                info.net.name
             ),
         ),
-        Some(l) if l.kind.as_deref() != Some("bridge") => c(
+        Some(l) if l.kind != LinkKind::Bridge => c(
             "G3",
             Status::Fail,
             format!("{bridge} is {}, not a Linux bridge", l.describe()),
@@ -154,7 +154,7 @@ pub fn g3(info: &NetInfo, obs: &Observed) -> Check {
 
 /// G4: libvirt's view: active, persistent, autostart, forward mode.
 pub fn g4(info: &NetInfo, has_unnat: bool) -> Vec<Check> {
-    let n = &info.name;
+    let n = &info.net.name;
     let mut out = vec![
         if info.active {
             c("G4", Status::Pass, format!("network {n:?} is active"))
@@ -186,7 +186,7 @@ pub fn g4(info: &NetInfo, has_unnat: bool) -> Vec<Check> {
             )
         },
     ];
-    let mode = info.forward_mode.as_deref();
+    let mode = info.net.forward_mode.as_deref();
     out.push(match mode {
         Some("nat") if has_unnat => c("G4", Status::Pass, "forward mode nat, with net-hook's un-NAT exemption in place for the VLANs' subnets"),
         Some("nat") => c("G4", Status::Warn, "forward mode nat: traffic from the network to the VLANs' subnets is masqueraded to the gateway address (works statefully; the far side sees the gateway, not the client)"),
@@ -273,7 +273,7 @@ fn mentions(text: &str, needle: &str) -> bool {
 /// G6: each configured VLAN against the host: absent, owned, adoptable,
 /// foreign, drifted, or in conflict (naming the holder).
 pub fn g6(net: &NetworkConfig, info: &NetInfo, obs: &Observed) -> Vec<Check> {
-    let Some(bridge) = info.bridge.as_deref() else {
+    let Some(bridge) = info.net.bridge.as_deref() else {
         return vec![];
     };
     let (obs, _) = ops::with_bridge(obs.clone(), bridge);
@@ -287,13 +287,13 @@ pub fn g6(net: &NetworkConfig, info: &NetInfo, obs: &Observed) -> Vec<Check> {
                 }
             }
             Ok(steps) => out.push(match v.link {
-                None if info.active => c("G6", Status::Warn, format!("VLAN {id} ({name}) is absent although the network is active: `net-hook apply {}`", info.name)),
+                None if info.active => c("G6", Status::Warn, format!("VLAN {id} ({name}) is absent although the network is active: `net-hook apply {}`", info.net.name)),
                 None => c("G6", Status::Pass, format!("VLAN {id} ({name}) is absent; created when the network starts")),
                 Some(_) if !v.owned => c("G6", Status::Warn, format!("VLAN {id} ({name}) exists, not created by net-hook; it matches and will be adopted")),
                 Some(_) if steps.is_empty() => c("G6", Status::Pass, format!("VLAN {id} ({name}) is present, owned by net-hook, as configured")),
                 Some(_) => {
                     let drift: Vec<String> = steps.iter().map(ToString::to_string).collect();
-                    c("G6", Status::Warn, format!("VLAN {id} ({name}) has drifted; `net-hook apply {}` would: {}", info.name, drift.join("; ")))
+                    c("G6", Status::Warn, format!("VLAN {id} ({name}) has drifted; `net-hook apply {}` would: {}", info.net.name, drift.join("; ")))
                 }
             }),
         }
@@ -423,10 +423,14 @@ pub fn run(cx: &Ctx, network: &str) -> Result<Report> {
             None
         }
     };
-    let obs = Rtnl::open()?.observe()?;
+    let bridge = info.net.bridge.clone().unwrap_or_default();
+    let scope = match &net {
+        Some(n) if info.active => ops::up_scope(n, &bridge),
+        _ => Default::default(),
+    };
+    let obs = System::open()?.observe(&scope)?;
     // The host's own /sys, /proc and /etc (the readers take a root for tests).
     let root = Path::new("/");
-    let bridge = info.bridge.clone().unwrap_or_default();
     checks.push(g1(
         &bridge,
         read(
@@ -448,7 +452,9 @@ pub fn run(cx: &Ctx, network: &str) -> Result<Report> {
     ));
     checks.push(g3(&info, &obs));
     let exempted = match (&net, info.active) {
-        (Some(n), true) => super::unnat_present(n, &info) == Some(Ok(true)),
+        (Some(n), true) => {
+            matches!(super::unnat_plan(n, &info, &obs), Some(Ok(steps)) if steps.is_empty())
+        }
         _ => false,
     };
     checks.extend(g4(&info, exempted));

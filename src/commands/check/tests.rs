@@ -57,7 +57,7 @@ fn g3_bridge() {
         Status::Warn
     );
     let veth = Link {
-        kind: Some("veth".into()),
+        kind: crate::model::LinkKind::Other("veth".into()),
         ..bridge()
     };
     let f = g3(&info(true, true, Some("nat")), &obs(vec![veth]));
@@ -201,7 +201,7 @@ fn g6_states() {
         conflict.reason
     );
     let foreign = Link {
-        kind: Some("veth".into()),
+        kind: crate::model::LinkKind::Other("veth".into()),
         ..vlan(None)
     };
     assert_eq!(one(&base(vec![foreign], vec![]), true).status, Status::Fail);

@@ -1,145 +1,32 @@
 //! Deciding, without doing: from the config and what the host looks like,
-//! the exact steps a hook run will take, or the problems that stop it.
-//! Everything here is pure and unit-tested.
+//! every change a run will make (links, addresses, bridge VIDs, firewalld
+//! zones, un-NAT rules), or the problems that stop it. Everything here is
+//! pure and unit-tested; `exec` carries plans out, and dry runs, `status`
+//! and `check` show them.
+
+mod step;
 
 use std::fmt;
 
 use ipnet::IpNet;
 
 use crate::config::{NetworkConfig, ifname_problem};
-use crate::model::{Link, Observed, overlaps, owner_mark};
+use crate::firewall::{self, Backend, Owner, firewalld};
+use crate::hookdata::HookNetwork;
+use crate::model::{Link, LinkKind, Observed, overlaps, owner_mark};
 
-/// One change to the host. Each has an inverse (see [`Step::undo`]) so a
-/// failed run can be rolled back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
-    CreateVlan {
-        name: String,
-        parent: String,
-        vid: u16,
-        mtu: Option<u32>,
-    },
-    /// `alias: None` clears the alias.
-    SetAlias {
-        name: String,
-        alias: Option<String>,
-        old: Option<String>,
-    },
-    AddAddr {
-        name: String,
-        addr: IpNet,
-    },
-    DelAddr {
-        name: String,
-        addr: IpNet,
-    },
-    SetMtu {
-        name: String,
-        mtu: u32,
-        old: u32,
-    },
-    SetUp {
-        name: String,
-    },
-    SetDown {
-        name: String,
-    },
-    DeleteLink {
-        name: String,
-    },
-    BridgeVidAdd {
-        bridge: String,
-        vid: u16,
-    },
-    BridgeVidDel {
-        bridge: String,
-        vid: u16,
-    },
-}
+pub use step::{Driver, Step};
 
-impl Step {
-    /// The step that reverses this one; `None` for a deletion, which cannot
-    /// be undone (and is only used by teardown, which does not roll back).
-    pub fn undo(&self) -> Option<Step> {
-        use Step::*;
-        Some(match self.clone() {
-            CreateVlan { name, .. } => DeleteLink { name },
-            SetAlias { name, alias, old } => SetAlias {
-                name,
-                alias: old,
-                old: alias,
-            },
-            AddAddr { name, addr } => DelAddr { name, addr },
-            DelAddr { name, addr } => AddAddr { name, addr },
-            SetMtu { name, mtu, old } => SetMtu {
-                name,
-                mtu: old,
-                old: mtu,
-            },
-            SetUp { name } => SetDown { name },
-            SetDown { name } => SetUp { name },
-            BridgeVidAdd { bridge, vid } => BridgeVidDel { bridge, vid },
-            BridgeVidDel { bridge, vid } => BridgeVidAdd { bridge, vid },
-            DeleteLink { .. } => return None,
-        })
-    }
-
-    /// The interface this step changes.
-    pub fn target(&self) -> &str {
-        use Step::*;
-        match self {
-            CreateVlan { name, .. }
-            | SetAlias { name, .. }
-            | AddAddr { name, .. }
-            | DelAddr { name, .. }
-            | SetMtu { name, .. }
-            | SetUp { name }
-            | SetDown { name }
-            | DeleteLink { name } => name,
-            BridgeVidAdd { bridge, .. } | BridgeVidDel { bridge, .. } => bridge,
-        }
-    }
-}
-
-impl fmt::Display for Step {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use Step::*;
-        match self {
-            CreateVlan {
-                name,
-                parent,
-                vid,
-                mtu,
-            } => {
-                write!(f, "create {name} (VLAN {vid} on {parent}")?;
-                match mtu {
-                    Some(m) => write!(f, ", mtu {m})"),
-                    None => write!(f, ")"),
-                }
-            }
-            SetAlias {
-                name,
-                alias: Some(a),
-                ..
-            } => write!(f, "mark {name} as {a:?}"),
-            SetAlias {
-                name, alias: None, ..
-            } => write!(f, "clear the alias of {name}"),
-            AddAddr { name, addr } => write!(f, "add {addr} to {name}"),
-            DelAddr { name, addr } => write!(f, "remove {addr} from {name}"),
-            SetMtu { name, mtu, old } => write!(f, "set mtu of {name} to {mtu} (was {old})"),
-            SetUp { name } => write!(f, "bring {name} up"),
-            SetDown { name } => write!(f, "bring {name} down"),
-            DeleteLink { name } => write!(f, "delete {name}"),
-            BridgeVidAdd { bridge, vid } => write!(
-                f,
-                "add VLAN {vid} to {bridge}'s own VLAN list (vlan_filtering=1)"
-            ),
-            BridgeVidDel { bridge, vid } => {
-                write!(f, "remove VLAN {vid} from {bridge}'s own VLAN list")
-            }
-        }
-    }
+/// Every change one run makes, in order, and what it decided without a
+/// step (why there is no exemption, which backend holds it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+    pub notes: Vec<String>,
+    /// Config that does not apply to this network (logged as warnings).
+    pub warnings: Vec<String>,
+    /// The backend the exemption is planned for, if any.
+    pub backend: Option<Backend>,
 }
 
 /// Something that stops a plan. A plan with problems is not applied at all.
@@ -169,6 +56,10 @@ pub enum Problem {
         addr: IpNet,
         holder: String,
         holder_addr: IpNet,
+    },
+    /// The un-NAT exemption cannot be planned.
+    Firewall {
+        why: String,
     },
 }
 
@@ -204,12 +95,71 @@ impl fmt::Display for Problem {
                 f,
                 "address {addr} conflicts with {holder_addr} on {holder}; remove it from {holder} first (or change the config)"
             ),
+            Firewall { why } => write!(f, "un-NAT exemption: {why}"),
         }
     }
 }
 
-/// What `started` must do for `net` on `bridge`.
+/// What `started` must do for `net` on `bridge`: its VLANs, their
+/// firewalld zones, and its un-NAT exemption (`hn`: what libvirt says of the
+/// network). `obs` must hold the firewall when the config asks for un-NAT,
+/// and the zones when firewalld runs.
 pub fn plan_up(
+    net: &NetworkConfig,
+    bridge: &str,
+    hn: &HookNetwork,
+    obs: &Observed,
+) -> Result<Plan, Vec<Problem>> {
+    let mut plan = Plan::default();
+    let mut problems = Vec::new();
+    match plan_links(net, bridge, obs) {
+        Ok(steps) => plan.steps = steps,
+        Err(p) => problems = p,
+    }
+    if let Some(zones) = &obs.zones {
+        for vlan in &net.vlans {
+            plan.steps
+                .extend(firewalld::plan(&vlan.ifname(bridge), net.zone(), zones));
+        }
+    }
+    if let Some(u) = &net.unnat {
+        match firewall::exemptions(u, hn) {
+            Err(why) => plan
+                .warnings
+                .push(format!("unnat: nothing to exempt: {why}")),
+            Ok(exs) => match &obs.firewall {
+                None => problems.push(Problem::Firewall {
+                    why: "the firewall was not read".into(),
+                }),
+                Some(fw) => {
+                    let (backend, why) = fw.backend(u.backend);
+                    plan.notes
+                        .push(format!("unnat: backend {backend} because {why}"));
+                    plan.backend = Some(backend);
+                    match firewall::driver(backend).plan(&net.name, &exs, fw) {
+                        Ok(steps) => plan.steps.extend(steps),
+                        Err(why) => problems.push(Problem::Firewall { why }),
+                    }
+                    // What an earlier backend still holds for this network.
+                    let other = match backend {
+                        Backend::Iptables => Backend::Nftables,
+                        Backend::Nftables => Backend::Iptables,
+                    };
+                    plan.steps
+                        .extend(firewall::driver(other).plan_remove(Owner::Network(&net.name), fw));
+                }
+            },
+        }
+    }
+    if problems.is_empty() {
+        Ok(plan)
+    } else {
+        Err(problems)
+    }
+}
+
+/// The link half of [`plan_up`]: VLANs, their addresses and bridge VIDs.
+pub fn plan_links(
     net: &NetworkConfig,
     bridge: &str,
     obs: &Observed,
@@ -343,14 +293,14 @@ fn refuse_existing(link: &Link, bridge: &Link, vid: u16, mark: &str) -> Option<P
             owner: alias.to_string(),
         });
     }
-    let matches = link.kind.as_deref() == Some("vlan")
+    let matches = link.kind == LinkKind::Vlan
         && link.vlan_id == Some(vid)
         && link.parent == Some(bridge.index);
     if matches {
         return None;
     }
-    let what = match (link.kind.as_deref(), link.parent) {
-        (Some("vlan"), Some(p)) if p != bridge.index => {
+    let what = match (&link.kind, link.parent) {
+        (LinkKind::Vlan, Some(p)) if p != bridge.index => {
             format!("{} on another device (ifindex {p})", link.describe())
         }
         _ => link.describe(),
@@ -362,10 +312,11 @@ fn refuse_existing(link: &Link, bridge: &Link, vid: u16, mark: &str) -> Option<P
     })
 }
 
-/// What `stopped` must do: delete every interface marked for `network`, and
+/// What `stopped` must do: delete every interface marked for `network`,
 /// take back the bridge VIDs a previous run added (when the bridge is still
-/// there, as it is for forward mode 'bridge' networks).
-pub fn plan_down(network: &str, obs: &Observed, added_vids: &[(String, u16)]) -> Vec<Step> {
+/// there, as it is for forward mode 'bridge' networks), and remove the
+/// network's exemptions from every backend that `obs` holds.
+pub fn plan_down(network: &str, obs: &Observed, added_vids: &[(String, u16)]) -> Plan {
     let mark = owner_mark(network);
     let mut steps: Vec<Step> = obs
         .links
@@ -387,16 +338,37 @@ pub fn plan_down(network: &str, obs: &Observed, added_vids: &[(String, u16)]) ->
             });
         }
     }
-    steps
+    if let Some(fw) = &obs.firewall {
+        for b in [Backend::Iptables, Backend::Nftables] {
+            steps.extend(firewall::driver(b).plan_remove(Owner::Network(network), fw));
+        }
+    }
+    Plan {
+        steps,
+        ..Plan::default()
+    }
 }
 
-/// What a dry run of `start` checks for a strict network before libvirt
-/// creates anything: the bridge does not exist yet, so every existing
-/// interface of a target name and every overlapping address is foreign.
+/// Every exemption rule and table of net-hook's, whatever network they are
+/// for (`teardown --all`, package removal).
+pub fn plan_remove_all_firewall(obs: &Observed) -> Vec<Step> {
+    let Some(fw) = &obs.firewall else {
+        return vec![];
+    };
+    [Backend::Iptables, Backend::Nftables]
+        .into_iter()
+        .flat_map(|b| firewall::driver(b).plan_remove(Owner::All, fw))
+        .collect()
+}
+
+/// What `start` checks for a strict network before libvirt creates
+/// anything: the bridge does not exist yet, so every existing interface of
+/// a target name and every overlapping address is foreign. Links only: the
+/// firewall is judged in `started`.
 pub fn preflight(net: &NetworkConfig, bridge: &str, obs: &Observed) -> Vec<Problem> {
     let mut obs = obs.clone();
     obs.assume_bridge(bridge);
-    match plan_up(net, bridge, &obs) {
+    match plan_links(net, bridge, &obs) {
         Ok(_) => Vec::new(),
         Err(p) => p,
     }
