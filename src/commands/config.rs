@@ -47,48 +47,53 @@ pub fn check(path: &Path) -> u8 {
     };
     println!("{file}: valid, {} network(s)", cfg.networks.len());
     for net in cfg.networks.values() {
-        let mode = if net.strict {
-            "strict: a failure fails the network start"
-        } else {
-            "fail-soft: failures are logged, the network stays up"
-        };
-        println!(
-            "network {:?} ({mode}); on started, on its bridge <br>:",
-            net.name
-        );
-        for v in &net.vlans {
-            let name = v.name.clone().unwrap_or_else(|| format!("<br>.{}", v.id));
-            let addrs: Vec<String> = v.addresses.iter().map(ToString::to_string).collect();
-            let mtu = v
-                .mtu
-                .map(|m| m.to_string())
-                .unwrap_or_else(|| "the bridge's".into());
-            println!(
-                "  VLAN {:>4}  {name:<15}  addresses {}  mtu {mtu}",
-                v.id,
-                if addrs.is_empty() {
-                    "none".to_string()
-                } else {
-                    addrs.join(", ")
-                }
-            );
-        }
-        if let Some(u) = &net.unnat {
-            let src = match &u.sources {
-                Some(s) => s
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                None => "the network's own subnets".to_string(),
-            };
-            let dst: Vec<String> = u.destinations.iter().map(ToString::to_string).collect();
-            println!(
-                "  unnat: no masquerade from {src} to {} (backend {:?})",
-                dst.join(", "),
-                u.backend
-            );
-        }
+        print_network(net);
     }
     0
+}
+
+/// What `net` will get, as `config check` shows it.
+fn print_network(net: &config::NetworkConfig) {
+    let mode = if net.strict {
+        "strict: a failure fails the network start"
+    } else {
+        "fail-soft: failures are logged, the network stays up"
+    };
+    println!(
+        "network {:?} ({mode}); on started, on its bridge <br>:",
+        net.name
+    );
+    for v in &net.vlans {
+        let name = v.name.clone().unwrap_or_else(|| format!("<br>.{}", v.id));
+        let addrs: Vec<String> = v.addresses.iter().map(ToString::to_string).collect();
+        let mtu = v
+            .mtu
+            .map(|m| m.to_string())
+            .unwrap_or_else(|| "the bridge's".into());
+        println!(
+            "  VLAN {:>4}  {name:<15}  addresses {}  mtu {mtu}",
+            v.id,
+            if addrs.is_empty() {
+                "none".to_string()
+            } else {
+                addrs.join(", ")
+            }
+        );
+    }
+    if let Some(u) = &net.unnat {
+        let src = match &u.sources {
+            Some(s) => s
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            None => "the network's own subnets".to_string(),
+        };
+        let dst: Vec<String> = u.destinations.iter().map(ToString::to_string).collect();
+        println!(
+            "  unnat: no masquerade from {src} to {} (backend {:?})",
+            dst.join(", "),
+            u.backend
+        );
+    }
 }

@@ -10,7 +10,7 @@ use std::fmt;
 
 use ipnet::IpNet;
 
-use crate::config::{NetworkConfig, ifname_problem};
+use crate::config::{NetworkConfig, VlanConfig, ifname_problem};
 use crate::firewall::{self, Backend, Owner, firewalld};
 use crate::hookdata::HookNetwork;
 use crate::model::{Link, LinkKind, Observed, overlaps, owner_mark};
@@ -200,79 +200,10 @@ pub fn plan_links(
             problems.push(p);
             continue;
         }
-        // Addresses elsewhere that overlap ours: the phase-00 ordering trap.
-        let own_index = existing.map(|l| l.index);
-        for addr in &vlan.addresses {
-            for other in &obs.addrs {
-                if Some(other.index) != own_index && !other.link_scope && overlaps(addr, &other.net)
-                {
-                    problems.push(Problem::Conflict {
-                        addr: *addr,
-                        holder: obs.name_of(other.index),
-                        holder_addr: other.net,
-                    });
-                }
-            }
-        }
+        problems.extend(conflicts(vlan, existing, obs));
         match existing {
-            None => {
-                steps.push(Step::CreateVlan {
-                    name: name.clone(),
-                    parent: bridge.to_string(),
-                    vid: vlan.id,
-                    mtu: vlan.mtu,
-                });
-                steps.push(Step::SetAlias {
-                    name: name.clone(),
-                    alias: Some(mark.clone()),
-                    old: None,
-                });
-                for addr in &vlan.addresses {
-                    steps.push(Step::AddAddr {
-                        name: name.clone(),
-                        addr: *addr,
-                    });
-                }
-                steps.push(Step::SetUp { name });
-            }
-            Some(link) => {
-                // Adopt: a VLAN with the right parent and VID is ours to
-                // reconcile, whoever created it.
-                if link.alias.as_deref() != Some(mark.as_str()) {
-                    steps.push(Step::SetAlias {
-                        name: name.clone(),
-                        alias: Some(mark.clone()),
-                        old: link.alias.clone(),
-                    });
-                }
-                if let Some(mtu) = vlan.mtu.filter(|m| *m != link.mtu) {
-                    steps.push(Step::SetMtu {
-                        name: name.clone(),
-                        mtu,
-                        old: link.mtu,
-                    });
-                }
-                let have: Vec<IpNet> = obs
-                    .addrs_of(link.index)
-                    .filter(|a| !a.link_scope)
-                    .map(|a| a.net)
-                    .collect();
-                for addr in have.iter().filter(|a| !vlan.addresses.contains(a)) {
-                    steps.push(Step::DelAddr {
-                        name: name.clone(),
-                        addr: *addr,
-                    });
-                }
-                for addr in vlan.addresses.iter().filter(|a| !have.contains(a)) {
-                    steps.push(Step::AddAddr {
-                        name: name.clone(),
-                        addr: *addr,
-                    });
-                }
-                if !link.up {
-                    steps.push(Step::SetUp { name });
-                }
-            }
+            None => steps.extend(create(vlan, &name, bridge, &mark)),
+            Some(link) => steps.extend(adopt(vlan, &name, link, obs, &mark)),
         }
     }
     if problems.is_empty() {
@@ -280,6 +211,88 @@ pub fn plan_links(
     } else {
         Err(problems)
     }
+}
+
+/// Addresses elsewhere that overlap the VLAN's: the phase-00 ordering trap.
+fn conflicts(vlan: &VlanConfig, existing: Option<&Link>, obs: &Observed) -> Vec<Problem> {
+    let own_index = existing.map(|l| l.index);
+    let mut out = Vec::new();
+    for addr in &vlan.addresses {
+        for other in &obs.addrs {
+            if Some(other.index) != own_index && !other.link_scope && overlaps(addr, &other.net) {
+                out.push(Problem::Conflict {
+                    addr: *addr,
+                    holder: obs.name_of(other.index),
+                    holder_addr: other.net,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A new VLAN: created, marked, addressed, raised.
+fn create(vlan: &VlanConfig, name: &str, bridge: &str, mark: &str) -> Vec<Step> {
+    let mut steps = vec![
+        Step::CreateVlan {
+            name: name.into(),
+            parent: bridge.into(),
+            vid: vlan.id,
+            mtu: vlan.mtu,
+        },
+        Step::SetAlias {
+            name: name.into(),
+            alias: Some(mark.into()),
+            old: None,
+        },
+    ];
+    steps.extend(vlan.addresses.iter().map(|a| Step::AddAddr {
+        name: name.into(),
+        addr: *a,
+    }));
+    steps.push(Step::SetUp { name: name.into() });
+    steps
+}
+
+/// A VLAN with the right parent and VID is ours to reconcile, whoever
+/// created it: mark, MTU, addresses and state brought to the config.
+fn adopt(vlan: &VlanConfig, name: &str, link: &Link, obs: &Observed, mark: &str) -> Vec<Step> {
+    let mut steps = Vec::new();
+    if link.alias.as_deref() != Some(mark) {
+        steps.push(Step::SetAlias {
+            name: name.into(),
+            alias: Some(mark.into()),
+            old: link.alias.clone(),
+        });
+    }
+    if let Some(mtu) = vlan.mtu.filter(|m| *m != link.mtu) {
+        steps.push(Step::SetMtu {
+            name: name.into(),
+            mtu,
+            old: link.mtu,
+        });
+    }
+    let have: Vec<IpNet> = obs
+        .addrs_of(link.index)
+        .filter(|a| !a.link_scope)
+        .map(|a| a.net)
+        .collect();
+    for addr in have.iter().filter(|a| !vlan.addresses.contains(a)) {
+        steps.push(Step::DelAddr {
+            name: name.into(),
+            addr: *addr,
+        });
+    }
+    for addr in vlan.addresses.iter().filter(|a| !have.contains(a)) {
+        steps.push(Step::AddAddr {
+            name: name.into(),
+            addr: *addr,
+        });
+    }
+    if !link.up {
+        steps.push(Step::SetUp { name: name.into() });
+    }
+    steps
 }
 
 /// Why an existing interface of the target name cannot be adopted.
