@@ -156,6 +156,13 @@ enum ConfigCommand {
     /// Validate the whole file and print what each network will get.
     /// Exit status: 0 valid, 1 invalid.
     Check,
+    /// Print a file-configured network's config as the element to put in
+    /// its libvirt <metadata> (virsh net-edit, or virsh net-metadata).
+    ///
+    /// Example: `virsh net-metadata 1_provider urn:net-hook:network:1 --key nh
+    /// --set "$(net-hook config export 1_provider)" --config`. Exit status: 0,
+    /// 1 when the file does not configure NETWORK or is invalid.
+    Export { network: String },
 }
 
 pub fn main(args: Vec<OsString>, connector: Option<Connector>) -> u8 {
@@ -175,6 +182,18 @@ pub fn main(args: Vec<OsString>, connector: Option<Connector>) -> u8 {
         Command::Config {
             command: ConfigCommand::Check,
         } => commands::config::check(&paths.config),
+        Command::Config {
+            command: ConfigCommand::Export { network },
+        } => match commands::config::export(&paths.config, &network) {
+            Ok(xml) => {
+                print!("{xml}");
+                0
+            }
+            Err(e) => {
+                eprintln!("net-hook: {e}");
+                1
+            }
+        },
         Command::Install {
             hooks_dir,
             target,

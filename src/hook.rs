@@ -6,10 +6,10 @@ use std::ffi::OsString;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::config::{self, Config, Loaded, NetworkConfig};
+use crate::config::{self, Config, Loaded, NetworkConfig, metadata};
 use crate::error::{Error, Result};
 use crate::exec::{Host, Scope, System};
-use crate::hookdata::{self, HookNetwork};
+use crate::hookdata;
 use crate::log::Log;
 use crate::ops::{self, Done};
 use crate::plan::{self, Problem};
@@ -92,9 +92,25 @@ pub fn run(args: &[OsString], paths: &Paths, mode: Mode, stdin: Input) -> u8 {
         );
         return 0;
     };
-    let (text, insecure) = match config::load_if_mentions(&paths.config, network) {
-        Ok(Loaded::Missing | Loaded::NotMentioned) => return 0,
-        Ok(Loaded::Text { text, insecure }) => (text, insecure),
+    // The file first: it usually cannot name the network (the pre-scan).
+    let (file_net, text) = match config::load_if_mentions(&paths.config, network) {
+        Ok(Loaded::Missing) => (None, Some(None)),
+        Ok(Loaded::NotMentioned) => (None, None),
+        Ok(Loaded::Text { text, insecure }) => {
+            let mut log = logger(network, op, mode);
+            let file = paths.config.display().to_string();
+            match insecure {
+                // An insecure file's `strict` is not to be trusted either.
+                Some(e) => return finish(&mut log, paths, network, op, mode, false, Err(e.into())),
+                None => match Config::parse_one(&text, &file, network) {
+                    Ok((net, metadata)) => (net, Some(metadata.then_some(text))),
+                    Err(e) => {
+                        let strict = config::strict_hint(&text, network);
+                        return finish(&mut log, paths, network, op, mode, strict, Err(e.into()));
+                    }
+                },
+            }
+        }
         Err(e) => {
             let mut log = logger(network, op, mode);
             log.error(&e.to_string());
@@ -102,22 +118,100 @@ pub fn run(args: &[OsString], paths: &Paths, mode: Mode, stdin: Input) -> u8 {
             return 0;
         }
     };
+    if let Some(net) = &file_net
+        && op == RunOp::Start
+        && !net.strict
+        && mode != Mode::DryRun
+    {
+        // Config validated; a fail-soft network needs nothing else here.
+        let mut log = logger(network, op, mode);
+        return finish(
+            &mut log,
+            paths,
+            network,
+            op,
+            mode,
+            false,
+            Ok(Done::default()),
+        );
+    }
+    // Then the XML, which may carry the config in <metadata>.
+    let xml = match read_stdin(stdin, mode, network) {
+        Ok(x) => x,
+        // Not ours unless the file says so.
+        Err(_) if file_net.is_none() => return 0,
+        Err(e) => {
+            let mut log = logger(network, op, mode);
+            let strict = file_net.as_ref().is_some_and(|n| n.strict);
+            return finish(&mut log, paths, network, op, mode, strict, Err(e));
+        }
+    };
+    let carries = metadata::may_carry(xml.as_bytes());
+    if file_net.is_none() && !carries {
+        return 0;
+    }
     let mut log = logger(network, op, mode);
-    let file = paths.config.display().to_string();
-    let net = match insecure {
-        // An insecure file's `strict` is not to be trusted either: fail soft.
-        Some(e) => return finish(&mut log, paths, network, op, mode, false, Err(e.into())),
-        None => match Config::parse_network(&text, &file, network) {
-            Ok(None) => return 0,
-            Ok(Some(net)) => net,
-            Err(e) => {
-                let strict = config::strict_hint(&text, network);
-                return finish(&mut log, paths, network, op, mode, strict, Err(e.into()));
+    let net = match choose(file_net, carries, text, &xml, network, paths) {
+        Ok(Some(net)) => net,
+        Ok(None) => return 0,
+        Err((strict, e)) => return finish(&mut log, paths, network, op, mode, strict, Err(e)),
+    };
+    let res = execute(&net, op, paths, mode, &xml, &mut log);
+    finish(&mut log, paths, network, op, mode, net.strict, res)
+}
+
+/// The network's config: the file's, or its `<metadata>`'s, never both.
+/// `text`: `Some(None)` when the file allows metadata config without
+/// needing a look (no file), `Some(Some(_))` its text when it allows it,
+/// `None` when it was not read (the pre-scan ruled the network out).
+/// An error comes with the strictness to fail with.
+fn choose(
+    file_net: Option<NetworkConfig>,
+    carries: bool,
+    text: Option<Option<String>>,
+    xml: &str,
+    network: &str,
+    paths: &Paths,
+) -> std::result::Result<Option<NetworkConfig>, (bool, Error)> {
+    let allowed = match (&file_net, text) {
+        (_, Some(Some(_))) | (None, Some(None)) => true,
+        // Parsed, and `metadata = false` said no.
+        (Some(_), Some(None)) => false,
+        // Only read now that the XML carries our namespace.
+        (_, None) => match config::load(&paths.config) {
+            Ok(Loaded::Text {
+                insecure: Some(e), ..
+            }) => return Err((false, e.into())),
+            Ok(Loaded::Text { text, .. }) => {
+                let file = paths.config.display().to_string();
+                Config::parse_one(&text, &file, network)
+                    .map(|(_, m)| m)
+                    .map_err(|e| (false, e.into()))?
             }
+            Ok(_) => true,
+            Err(e) => return Err((false, e.into())),
         },
     };
-    let res = execute(&net, op, paths, mode, stdin, &mut log);
-    finish(&mut log, paths, network, op, mode, net.strict, res)
+    let meta = if allowed && carries {
+        metadata::parse(xml, network)
+    } else {
+        Ok(None)
+    };
+    match (file_net, meta) {
+        (Some(f), Ok(None)) => Ok(Some(f)),
+        // The file is the trusted one: its `strict` decides (a fail-soft
+        // file network's `start` does not even read the XML).
+        (Some(f), Ok(Some(_)) | Err(_)) => Err((
+            f.strict,
+            config::Error::Both {
+                network: network.into(),
+                file: paths.config.clone(),
+            }
+            .into(),
+        )),
+        (None, Ok(m)) => Ok(m),
+        (None, Err(errs)) => Err((false, config::Error::Metadata(errs).into())),
+    }
 }
 
 fn logger(network: &str, op: RunOp, mode: Mode) -> Log {
@@ -133,14 +227,20 @@ fn execute(
     op: RunOp,
     paths: &Paths,
     mode: Mode,
-    stdin: Input,
+    xml: &str,
     log: &mut Log,
 ) -> Result<Done> {
     if op == RunOp::Start && !net.strict && mode != Mode::DryRun {
         // Config validated; a fail-soft network needs nothing else here.
         return Ok(Done::default());
     }
-    let hn = read_xml(stdin, mode, &net.name)?;
+    let hn = hookdata::parse(xml)?;
+    if hn.name != net.name {
+        return Err(Error::Input(hookdata::Error::Input(format!(
+            "stdin describes network {:?}, but the arguments name {:?}",
+            hn.name, net.name
+        ))));
+    }
     let bridge = hn.bridge.clone().ok_or_else(|| {
         Error::Refused(vec![Problem::NoBridge {
             forward_mode: hn.forward_mode.clone(),
@@ -190,20 +290,14 @@ fn execute(
     }
 }
 
-fn read_xml(stdin: Input, mode: Mode, network: &str) -> Result<HookNetwork> {
+/// The XML on stdin; a person who forgot to pipe it in is told how.
+fn read_stdin(stdin: Input, mode: Mode, network: &str) -> Result<String> {
     if mode != Mode::Libvirt && stdin.terminal {
         return Err(Error::Usage(format!(
             "the network XML goes on stdin, e.g. `virsh net-dumpxml {network} | net-hook hook {network} started begin -`"
         )));
     }
-    let hn = hookdata::parse(&hookdata::read_capped(stdin.reader)?)?;
-    if hn.name != network {
-        return Err(Error::Input(hookdata::Error::Input(format!(
-            "stdin describes network {:?}, but the arguments name {network:?}",
-            hn.name
-        ))));
-    }
-    Ok(hn)
+    Ok(hookdata::read_capped(stdin.reader)?)
 }
 
 /// Records the outcome, logs, and decides the exit status: non-zero only

@@ -55,6 +55,7 @@ pub fn info(active: bool, autostart: bool, forward_mode: Option<&str>) -> NetInf
         active,
         persistent: true,
         autostart,
+        metadata: None,
     }
 }
 

@@ -249,3 +249,89 @@ fn teardown_all_removes_everything_net_hook_owns_and_nothing_else() {
         "a network or --all is required"
     );
 }
+
+/// A test-driver node whose network `metanet` carries its config in
+/// `<metadata>`, and `metafile`, which the file configures as well.
+fn metadata_node(ns: &Ns) -> String {
+    let meta = "<metadata><nh:net-hook xmlns:nh='urn:net-hook:network:1'><nh:vlan id='104'>\
+                <nh:address>10.12.8.1/22</nh:address></nh:vlan></nh:net-hook></metadata>";
+    let node = format!(
+        "<node><network><name>metanet</name>{meta}<forward mode='nat'/><bridge name='virbr9'/>\
+         <ip address='10.12.4.1' prefix='22'/></network>\
+         <network><name>metafile</name>{}<forward mode='nat'/><bridge name='virbr8'/>\
+         <ip address='10.13.4.1' prefix='22'/></network></node>",
+        meta.replace("104", "105").replace("10.12.8.1", "10.13.8.1")
+    );
+    let p = ns.dir.path().join("node.xml");
+    std::fs::write(&p, node).unwrap();
+    format!("--connect=test://{}", p.display())
+}
+
+#[test]
+#[ignore = "needs root"]
+fn status_check_and_export_know_where_a_networks_config_comes_from() {
+    let ns = Ns::new("metacmd");
+    let uri = metadata_node(&ns);
+    ns.config("[networks.metafile]\n[[networks.metafile.vlans]]\nid = 7\naddresses = []\n");
+    let o = ns.nh(&["status", &uri, "--json"]);
+    let j = json(&o);
+    let by = |n: &str| {
+        j.as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["network"] == n)
+            .unwrap_or_else(|| panic!("{n} missing: {j}"))
+            .clone()
+    };
+    assert_eq!(by("metanet")["config"], "metadata");
+    assert_eq!(by("metanet")["vlans"][0]["id"], 104);
+    assert_eq!(by("metanet")["vlans"][0]["state"], "missing");
+    assert_eq!(by("metafile")["config"], serde_json::Value::Null);
+    assert!(
+        by("metafile")["config_error"]
+            .as_str()
+            .unwrap()
+            .contains("configured both"),
+        "{j}"
+    );
+    assert_eq!(o.status.code(), Some(1), "drift: nothing is up");
+    let o = ns.nh(&["check", &uri, "metanet", "--json"]);
+    let c = json(&o);
+    let config = c["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == "CONFIG")
+        .unwrap()
+        .clone();
+    assert_eq!(config["status"], "pass");
+    assert!(
+        config["reason"].as_str().unwrap().contains("<metadata>"),
+        "{config}"
+    );
+    // `metadata = false` in the file: only the file counts.
+    ns.config("metadata = false\n[networks.metafile]\n[[networks.metafile.vlans]]\nid = 7\naddresses = []\n");
+    let j = json(&ns.nh(&["status", &uri, "--json"]));
+    let names: Vec<&str> = j
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["network"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["metafile"]);
+    assert_eq!(j[0]["config"], "file");
+    // export prints the file's config as metadata, which parses back the same.
+    let o = ns.nh(&["config", "export", "metafile"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(
+        text(&o.stdout),
+        "<nh:net-hook xmlns:nh=\"urn:net-hook:network:1\">\n  <nh:vlan id=\"7\"/>\n</nh:net-hook>\n"
+    );
+    let o = ns.nh(&["config", "export", "nonesuch"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("\"nonesuch\" is not in"),
+        "{}",
+        text(&o.stderr)
+    );
+}

@@ -374,3 +374,126 @@ fn run_as_a_libvirt_hook_path() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("expected 4 arguments"));
 }
+
+/// The recorded `started` input with net-hook's element in `<metadata>`.
+fn started_with_metadata(element: &str) -> String {
+    let xml = started_xml();
+    let at = xml.find("</uuid>").expect("recorded XML has a uuid") + "</uuid>".len();
+    format!("{}<metadata>{element}</metadata>{}", &xml[..at], &xml[at..])
+}
+
+const META: &str = "<nh:net-hook xmlns:nh='urn:net-hook:network:1'><nh:vlan id='104'><nh:address>10.12.8.1/22</nh:address></nh:vlan></nh:net-hook>";
+
+#[test]
+#[ignore = "needs root"]
+fn a_network_configured_only_in_its_metadata_is_managed() {
+    let ns = Ns::new("meta");
+    ns.provider_bridge();
+    // No config file at all.
+    let o = ns.hook(
+        &["1_provider", "started", "begin", "-"],
+        &started_with_metadata(META),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let rec = ns
+        .record("1_provider")
+        .expect("the run is recorded: it was managed");
+    if ns.has_8021q("virbr1") {
+        assert!(ns.exists("virbr1.104"), "{}", text(&o.stderr));
+        assert!(rec.contains("result = \"ok\""), "{rec}");
+    } else {
+        let err = text(&o.stderr);
+        assert!(
+            err.contains("step 1 of 4 failed: create virbr1.104") && err.contains("modprobe 8021q"),
+            "{err}"
+        );
+        assert!(rec.contains("result = \"failed\""), "{rec}");
+    }
+    // The same XML without the element: not ours, silently.
+    let o = ns.hook(&["1_provider", "stopped", "end", "-"], &started_xml());
+    assert!(
+        o.status.success() && o.stderr.is_empty(),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+#[ignore = "needs root"]
+fn file_and_metadata_both_configuring_a_network_is_refused() {
+    let ns = Ns::new("both");
+    ns.provider_bridge();
+    ns.config(CONFIG);
+    let before = ns.out("-br addr");
+    let o = ns.hook(
+        &["1_provider", "started", "begin", "-"],
+        &started_with_metadata(META),
+    );
+    assert_eq!(o.status.code(), Some(0), "fail-soft keeps the network up");
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("is configured both in") && err.contains("net-hook config export 1_provider"),
+        "{err}"
+    );
+    assert_eq!(ns.out("-br addr"), before, "nothing may change");
+    assert!(!ns.exists("virbr1.104"));
+    assert!(
+        ns.record("1_provider")
+            .unwrap()
+            .contains("result = \"refused\"")
+    );
+    // The file's strictness decides: libvirt fails the start, before the
+    // bridge exists, with that one line.
+    ns.config(STRICT);
+    let strict_meta = META.replace("<nh:net-hook ", "<nh:net-hook strict='yes' ");
+    let o = ns.hook(
+        &["1_provider", "start", "begin", "-"],
+        &started_with_metadata(META),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(text(&o.stderr).lines().count(), 1, "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("configured both"));
+    // `metadata = false`: only the file counts.
+    ns.config(&format!("metadata = false\n{CONFIG}"));
+    let o = ns.hook(
+        &["1_provider", "start", "begin", "-"],
+        &started_with_metadata(&strict_meta),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    ns.config("metadata = false\n");
+    let o = ns.hook(
+        &["1_provider", "started", "begin", "-"],
+        &started_with_metadata(META),
+    );
+    assert!(
+        o.status.success() && o.stderr.is_empty(),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(!ns.exists("virbr1.104"));
+}
+
+#[test]
+#[ignore = "needs root"]
+fn invalid_metadata_names_the_network_and_the_attribute() {
+    let ns = Ns::new("badmeta");
+    ns.provider_bridge();
+    let bad = META.replace("id='104'", "id='4095'");
+    let o = ns.hook(
+        &["1_provider", "started", "begin", "-"],
+        &started_with_metadata(&bad),
+    );
+    assert_eq!(o.status.code(), Some(0));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("network \"1_provider\": <metadata>")
+            && err.contains("vlan[1]/@id: \"4095\" is not a VLAN ID"),
+        "{err}"
+    );
+    assert!(!ns.exists("virbr1.104"));
+    assert!(
+        ns.record("1_provider")
+            .unwrap()
+            .contains("result = \"refused\"")
+    );
+}

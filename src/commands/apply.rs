@@ -12,9 +12,11 @@ use crate::state::{RunDir, RunOp};
 
 pub fn run(cx: &Ctx, network: &str, dry_run: bool) -> Result<Vec<Step>> {
     let cfg = super::load_config(cx.config)?;
-    let net = super::network_config(&cfg, network, cx.config)?;
-    let info = super::running_info(cx, network)?;
-    apply_net(cx, net, &info, dry_run)
+    let info = cx.libvirt.network(network)?;
+    // Not configured anywhere is the first thing to say.
+    let (net, _) = super::network_config(&cfg, cx.config, network, info.as_ref())?;
+    let info = super::running(info, network)?;
+    apply_net(cx, &net, &info, dry_run)
 }
 
 /// [`run`] once the network's config and libvirt's view of it (active)

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use crate::config::{self, Config};
+use crate::error::{Error, Result};
 
 pub fn check(path: &Path) -> u8 {
     let file = path.display().to_string();
@@ -46,6 +47,16 @@ pub fn check(path: &Path) -> u8 {
         }
     };
     println!("{file}: valid, {} network(s)", cfg.networks.len());
+    if cfg.metadata {
+        println!(
+            "networks may also carry their config in their libvirt <metadata> ({}); `net-hook status` shows those",
+            config::metadata::NAMESPACE
+        );
+    } else {
+        println!(
+            "metadata = false: config in libvirt's <metadata> is ignored; only this file counts"
+        );
+    }
     for net in cfg.networks.values() {
         print_network(net);
     }
@@ -60,7 +71,7 @@ fn print_network(net: &config::NetworkConfig) {
         "fail-soft: failures are logged, the network stays up"
     };
     println!(
-        "network {:?} ({mode}); on started, on its bridge <br>:",
+        "network {:?} (from this file, {mode}); on started, on its bridge <br>:",
         net.name
     );
     for v in &net.vlans {
@@ -96,4 +107,17 @@ fn print_network(net: &config::NetworkConfig) {
             u.backend
         );
     }
+}
+
+/// `net-hook config export NETWORK`: the file's config of NETWORK as the
+/// element for its libvirt `<metadata>`.
+pub fn export(path: &Path, network: &str) -> Result<String> {
+    let cfg = super::load_config(path)?;
+    let net = cfg.networks.get(network).ok_or_else(|| {
+        Error::Usage(format!(
+            "network {network:?} is not in {}; export prints what the file configures",
+            path.display()
+        ))
+    })?;
+    Ok(config::metadata::to_xml(net))
 }

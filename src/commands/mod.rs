@@ -16,7 +16,7 @@ pub mod uninstall;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use crate::config::{self as cfg, Config, NetworkConfig};
+use crate::config::{self as cfg, Config, NetworkConfig, metadata};
 use crate::error::Result;
 use crate::hookdata::{self, HookNetwork};
 use crate::model::Observed;
@@ -35,7 +35,9 @@ pub enum Error {
         what: String,
         msg: String,
     },
-    #[error("network {network:?} is not in {path}; add a [networks.{key}] table")]
+    #[error(
+        "network {network:?} is not in {path} nor in its libvirt <metadata>; add a [networks.{key}] table (or see `net-hook config export`)"
+    )]
     NotConfigured {
         network: String,
         path: String,
@@ -50,23 +52,32 @@ pub enum Error {
 }
 
 /// What the commands need to know of a libvirt network: what the hook
-/// would be told, and libvirt's flags.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// would be told, libvirt's flags, and the config in its `<metadata>`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct NetInfo {
     pub net: HookNetwork,
     pub active: bool,
     pub persistent: bool,
     pub autostart: bool,
+    /// net-hook's element in the network's `<metadata>`, if it has one.
+    pub metadata: Option<std::result::Result<NetworkConfig, Vec<metadata::MetaError>>>,
 }
 
 impl NetInfo {
     /// Builds the info from `virsh net-dumpxml`-style XML and the API's flags.
     pub fn from_xml(xml: &str, active: bool, persistent: bool, autostart: bool) -> Result<NetInfo> {
+        let net = hookdata::parse(xml)?;
+        let metadata = if metadata::may_carry(xml.as_bytes()) {
+            metadata::parse(xml, &net.name).transpose()
+        } else {
+            None
+        };
         Ok(NetInfo {
-            net: hookdata::parse(xml)?,
+            net,
             active,
             persistent,
             autostart,
+            metadata,
         })
     }
 
@@ -168,15 +179,87 @@ pub(crate) fn paint(text: &str, code: &str, color: bool) -> String {
     }
 }
 
+/// The config file; a missing one configures nothing in the file (networks
+/// may still carry their config in libvirt's `<metadata>`).
 pub fn load_config(path: &Path) -> Result<Config> {
-    Ok(Config::parse(
-        &cfg::read_file(path)?,
-        &path.display().to_string(),
-    )?)
+    match cfg::load(path)? {
+        cfg::Loaded::Missing | cfg::Loaded::NotMentioned => Ok(Config::default()),
+        cfg::Loaded::Text {
+            insecure: Some(e), ..
+        } => Err(e.into()),
+        cfg::Loaded::Text { text, .. } => Ok(Config::parse(&text, &path.display().to_string())?),
+    }
 }
 
-fn network_config<'c>(cfg: &'c Config, network: &str, path: &Path) -> Result<&'c NetworkConfig> {
-    cfg.networks.get(network).ok_or_else(|| {
+/// Where a network's config comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// The config file.
+    File,
+    /// net-hook's element in the network's libvirt `<metadata>`.
+    Metadata,
+}
+
+impl Source {
+    pub fn describe(self, path: &Path) -> String {
+        match self {
+            Source::File => format!("from {}", path.display()),
+            Source::Metadata => format!("from its libvirt <metadata> ({})", metadata::NAMESPACE),
+        }
+    }
+}
+
+/// `network`'s config, from the file or from its `<metadata>` (as libvirt
+/// has it in `info`), never both; `Ok(None)` when neither configures it.
+pub(crate) fn resolve(
+    cfg: &Config,
+    path: &Path,
+    network: &str,
+    info: Option<&NetInfo>,
+) -> Result<Option<(NetworkConfig, Source)>> {
+    let file = cfg.networks.get(network);
+    let meta = info
+        .filter(|_| cfg.metadata)
+        .and_then(|i| i.metadata.clone());
+    match (file, meta) {
+        (Some(_), Some(_)) => Err(cfg::Error::Both {
+            network: network.into(),
+            file: path.to_path_buf(),
+        }
+        .into()),
+        (Some(f), None) => Ok(Some((f.clone(), Source::File))),
+        (None, Some(Ok(m))) => Ok(Some((m, Source::Metadata))),
+        (None, Some(Err(errs))) => Err(cfg::Error::Metadata(errs).into()),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Every network the file or libvirt's `<metadata>` configures, sorted,
+/// once each.
+pub(crate) fn configured_names(cfg: &Config, infos: &[NetInfo]) -> Vec<String> {
+    let mut names: Vec<String> = cfg.networks.keys().cloned().collect();
+    if cfg.metadata {
+        names.extend(
+            infos
+                .iter()
+                .filter(|i| i.metadata.is_some())
+                .map(|i| i.name().to_string()),
+        );
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// [`resolve`], where no config is an error that says how to add one.
+fn network_config(
+    cfg: &Config,
+    path: &Path,
+    network: &str,
+    info: Option<&NetInfo>,
+) -> Result<(NetworkConfig, Source)> {
+    resolve(cfg, path, network, info)?.ok_or_else(|| {
         Error::NotConfigured {
             network: network.into(),
             path: path.display().to_string(),
@@ -193,9 +276,9 @@ fn lookup_network(cx: &Ctx, network: &str) -> Result<NetInfo> {
         .ok_or_else(|| Error::NotDefined(network.into()).into())
 }
 
-/// libvirt's view of `network`, which must be running.
-fn running_info(cx: &Ctx, network: &str) -> Result<NetInfo> {
-    let info = lookup_network(cx, network)?;
+/// libvirt's view of `network` (`info`), which must be defined and running.
+fn running(info: Option<NetInfo>, network: &str) -> Result<NetInfo> {
+    let info = info.ok_or_else(|| Error::NotDefined(network.into()))?;
     if !info.active {
         return Err(Error::NotActive(network.into()).into());
     }

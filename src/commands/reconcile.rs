@@ -15,16 +15,25 @@ pub fn run(cx: &Ctx, dry_run: bool) -> Result<(Vec<String>, usize)> {
     let mut lines = Vec::new();
     let mut failures = 0;
     let mut keep = Vec::new();
-    for net in cfg.networks.values() {
-        let Some(info) = nets.iter().find(|i| i.name() == net.name) else {
-            lines.push(format!("{}: not defined in libvirt; skipped", net.name));
+    for name in super::configured_names(&cfg, &nets) {
+        let Some(info) = nets.iter().find(|i| i.name() == name) else {
+            lines.push(format!("{name}: not defined in libvirt; skipped"));
             continue;
         };
         if !info.active {
             continue;
         }
-        keep.push(net.name.clone());
-        match super::apply::apply_net(cx, net, info, dry_run) {
+        keep.push(name.clone());
+        let net = match super::resolve(&cfg, cx.config, &name, Some(info)) {
+            Ok(Some((net, _))) => net,
+            Ok(None) => continue,
+            Err(e) => {
+                failures += 1;
+                lines.push(format!("{name}: {e}"));
+                continue;
+            }
+        };
+        match super::apply::apply_net(cx, &net, info, dry_run) {
             Ok(_) if dry_run => lines.push(format!("{}: planned above (dry run)", net.name)),
             Ok(a) if a.is_empty() => lines.push(format!("{}: as configured", net.name)),
             Ok(a) => lines.push(format!("{}: {}", net.name, join(&a))),

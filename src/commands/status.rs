@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Ctx, NetInfo};
+use super::{Ctx, NetInfo, Source};
 use crate::config::NetworkConfig;
 use crate::error::Result;
 use crate::exec::{Host, Scope, System};
@@ -80,6 +80,12 @@ pub struct NetworkStatus {
     /// applicable, why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unnat_details: Vec<String>,
+    /// Where the config comes from: "file" or "metadata"; null when it
+    /// cannot be used (see `config_error`).
+    pub config: Option<Source>,
+    /// Why the network's config cannot be used (invalid, or in both places).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_error: Option<String>,
 }
 
 impl NetworkStatus {
@@ -105,6 +111,8 @@ pub fn compare(
         last,
         unnat: None,
         unnat_details: vec![],
+        config: Some(Source::File),
+        config_error: None,
     };
     let Some(info) = info else {
         st.state = NetState::Undefined;
@@ -168,26 +176,44 @@ pub fn compare(
 
 pub fn run(cx: &Ctx, only: Option<&str>) -> Result<Vec<NetworkStatus>> {
     let cfg = super::load_config(cx.config)?;
-    if let Some(n) = only {
-        super::network_config(&cfg, n, cx.config)?;
-    }
     let infos = cx.libvirt.networks()?;
-    let nets: Vec<&NetworkConfig> = cfg
-        .networks
-        .values()
-        .filter(|n| only.is_none_or(|o| o == n.name))
-        .collect();
+    let info_of = |n: &str| infos.iter().find(|i| i.name() == n);
+    if let Some(n) = only {
+        super::network_config(&cfg, cx.config, n, info_of(n))?;
+    }
+    // Each configured network with where its config comes from; one whose
+    // config cannot be used is shown with the reason.
+    let mut nets: Vec<(NetworkConfig, Option<Source>, Option<String>)> = Vec::new();
+    for name in super::configured_names(&cfg, &infos) {
+        if only.is_some_and(|o| o != name) {
+            continue;
+        }
+        match super::resolve(&cfg, cx.config, &name, info_of(&name)) {
+            Ok(Some((net, source))) => nets.push((net, Some(source), None)),
+            Ok(None) => {}
+            Err(e) => nets.push((
+                NetworkConfig {
+                    name: name.clone(),
+                    strict: false,
+                    vlans: vec![],
+                    unnat: None,
+                    firewalld_zone: None,
+                },
+                None,
+                Some(e.to_string()),
+            )),
+        }
+    }
     // One observation for every network shown.
     let mut scope = Scope {
-        firewall: nets.iter().any(|n| n.unnat.is_some()).then_some(Read::Both),
+        firewall: nets
+            .iter()
+            .any(|(n, _, _)| n.unnat.is_some())
+            .then_some(Read::Both),
         zones: vec![],
     };
-    for n in &nets {
-        if let Some(b) = infos
-            .iter()
-            .find(|i| i.name() == n.name)
-            .and_then(|i| i.net.bridge.as_deref())
-        {
+    for (n, _, _) in &nets {
+        if let Some(b) = info_of(&n.name).and_then(|i| i.net.bridge.as_deref()) {
             scope.zones.extend(ops::up_scope(n, b).zones);
         }
     }
@@ -195,9 +221,16 @@ pub fn run(cx: &Ctx, only: Option<&str>) -> Result<Vec<NetworkStatus>> {
     let rundir = RunDir::new(cx.run_dir);
     Ok(nets
         .into_iter()
-        .map(|n| {
-            let info = infos.iter().find(|i| i.name() == n.name);
-            compare(n, info, &obs, rundir.read(&n.name))
+        .map(|(n, source, error)| {
+            let mut st = compare(&n, info_of(&n.name), &obs, rundir.read(&n.name));
+            st.config = source;
+            if let Some(e) = error {
+                st.config_error = Some(e);
+                if st.active {
+                    st.state = NetState::Drift;
+                }
+            }
+            st
         })
         .collect())
 }
@@ -229,6 +262,11 @@ pub fn print(list: &[NetworkStatus], color: bool) {
             for d in &v.details {
                 println!("             - {d}");
             }
+        }
+        match (&n.config, &n.config_error) {
+            (_, Some(e)) => println!("  config: {}", paint(&format!("unusable: {e}"))),
+            (Some(Source::Metadata), None) => println!("  config: libvirt <metadata>"),
+            _ => {}
         }
         if let Some(u) = n.unnat {
             println!("  unnat exemption: {}", paint(u.name()));

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use ipnet::IpNet;
 
 mod load;
+pub mod metadata;
 mod prescan;
 mod rules;
 mod schema;
@@ -26,9 +27,21 @@ pub use rules::{ifname_problem, key_repr, parse_host_address};
 
 pub const DEFAULT_PATH: &str = "/etc/net-hook/net-hook.toml";
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub networks: BTreeMap<String, NetworkConfig>,
+    /// Whether a network may carry its config in its libvirt `<metadata>`
+    /// (top-level `metadata = false` turns that off).
+    pub metadata: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            networks: BTreeMap::new(),
+            metadata: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -116,6 +129,18 @@ pub enum Error {
 
     #[error("refusing config {}: {why}; fix with `chown root:root` and `chmod go-w`", path.display())]
     Insecure { path: PathBuf, why: String },
+
+    /// The network's libvirt `<metadata>` form is invalid; each error names
+    /// the network and the element or attribute.
+    #[error("{}", join_meta_errors(.0))]
+    Metadata(Vec<metadata::MetaError>),
+
+    /// Both the file and the network's `<metadata>` configure it.
+    #[error(
+        "network {network:?} is configured both in {} and in its libvirt <metadata> ({}); remove one of them (`net-hook config export {network}` prints the file's as metadata)",
+        file.display(), metadata::NAMESPACE
+    )]
+    Both { network: String, file: PathBuf },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -131,22 +156,41 @@ fn join_config_errors(errs: &[ConfigError]) -> String {
     s
 }
 
+fn join_meta_errors(errs: &[metadata::MetaError]) -> String {
+    let mut s = errs.first().map(ToString::to_string).unwrap_or_default();
+    if errs.len() > 1 {
+        s.push_str(&format!(" (and {} more)", errs.len() - 1));
+    }
+    s
+}
+
 impl Config {
     /// Parses and validates the whole file.
     pub fn parse(text: &str, file: &str) -> Result<Config> {
         let mut cx = Cx::new(text, file);
         let networks = cx.walk(None);
         cx.check_global(&networks);
-        cx.finish(Config { networks })
+        let metadata = cx.metadata;
+        cx.finish(Config { networks, metadata })
     }
 
     /// Parses the file but validates only `network` (and the top level): a
     /// mistake in another network's section must not break this one.
     pub fn parse_network(text: &str, file: &str, network: &str) -> Result<Option<NetworkConfig>> {
+        Self::parse_one(text, file, network).map(|(n, _)| n)
+    }
+
+    /// [`parse_network`](Self::parse_network), and the `metadata` switch.
+    pub fn parse_one(
+        text: &str,
+        file: &str,
+        network: &str,
+    ) -> Result<(Option<NetworkConfig>, bool)> {
         let mut cx = Cx::new(text, file);
         let mut networks = cx.walk(Some(network));
         let found = networks.remove(network);
-        cx.finish(found)
+        let metadata = cx.metadata;
+        cx.finish((found, metadata))
     }
 }
 

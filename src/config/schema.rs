@@ -18,6 +18,8 @@ pub(super) struct Cx<'a> {
     text: &'a str,
     file: &'a str,
     errors: Vec<ConfigError>,
+    /// The top-level `metadata` switch, once walked.
+    pub(super) metadata: bool,
 }
 
 type Table<'i> = DeTable<'i>;
@@ -36,6 +38,7 @@ impl<'a> Cx<'a> {
             text,
             file,
             errors: Vec::new(),
+            metadata: true,
         }
     }
 
@@ -101,9 +104,20 @@ impl<'a> Cx<'a> {
                         }
                     }
                 }
+                "metadata" => match v.get_ref() {
+                    DeValue::Boolean(b) => self.metadata = *b,
+                    other => self.err(
+                        v.span(),
+                        "metadata",
+                        format!(
+                            "expected true or false (read network config from libvirt's <metadata>), found {}",
+                            other.type_str()
+                        ),
+                    ),
+                },
                 other => {
                     let key = key_repr(other);
-                    self.err(k.span(), &key, "unknown key (expected: networks)")
+                    self.err(k.span(), &key, "unknown key (expected: networks, metadata)")
                 }
             }
         }

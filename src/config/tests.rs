@@ -217,8 +217,16 @@ fn errors_come_in_file_order() {
 fn unknown_keys_and_wrong_types() {
     assert_eq!(
         one_error("netwroks = 1\n"),
-        format!("{FILE}:1: netwroks: unknown key (expected: networks)")
+        format!("{FILE}:1: netwroks: unknown key (expected: networks, metadata)")
     );
+    assert_eq!(
+        one_error("metadata = \"no\"\n"),
+        format!(
+            "{FILE}:1: metadata: expected true or false (read network config from libvirt's <metadata>), found string"
+        )
+    );
+    assert!(!Config::parse("metadata = false\n", FILE).unwrap().metadata);
+    assert!(Config::parse("", FILE).unwrap().metadata);
     let e = one_error("[networks.n]\nstrct = true\nvlans = []\n");
     assert_eq!(
         e,

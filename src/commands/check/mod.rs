@@ -404,16 +404,16 @@ pub fn run(cx: &Ctx, network: &str) -> Result<Report> {
     let info = super::lookup_network(cx, network)?;
     let mut checks = Vec::new();
     let net = match super::load_config(cx.config)
-        .and_then(|c| super::network_config(&c, network, cx.config).cloned())
+        .and_then(|c| super::network_config(&c, cx.config, network, Some(&info)))
     {
-        Ok(n) => {
+        Ok((n, source)) => {
             checks.push(c(
                 "CONFIG",
                 Status::Pass,
                 format!(
-                    "{}: valid, {} VLAN(s) for this network",
-                    cx.config.display(),
-                    n.vlans.len()
+                    "valid, {} VLAN(s) for this network, {}",
+                    n.vlans.len(),
+                    source.describe(cx.config)
                 ),
             ));
             Some(n)
