@@ -93,9 +93,9 @@ pub fn run(args: &[OsString], paths: &Paths, mode: Mode, stdin: Input) -> u8 {
         return 0;
     };
     // The file first: it usually cannot name the network (the pre-scan).
-    let (file_net, text) = match config::load_if_mentions(&paths.config, network) {
-        Ok(Loaded::Missing) => (None, Some(None)),
-        Ok(Loaded::NotMentioned) => (None, None),
+    let (file_net, meta_ok) = match config::load_if_mentions(&paths.config, network) {
+        Ok(Loaded::Missing) => (None, MetadataOk::Yes),
+        Ok(Loaded::NotMentioned) => (None, MetadataOk::Unread),
         Ok(Loaded::Text { text, insecure }) => {
             let mut log = logger(network, op, mode);
             let file = paths.config.display().to_string();
@@ -103,7 +103,8 @@ pub fn run(args: &[OsString], paths: &Paths, mode: Mode, stdin: Input) -> u8 {
                 // An insecure file's `strict` is not to be trusted either.
                 Some(e) => return finish(&mut log, paths, network, op, mode, false, Err(e.into())),
                 None => match Config::parse_one(&text, &file, network) {
-                    Ok((net, metadata)) => (net, Some(metadata.then_some(text))),
+                    Ok((net, true)) => (net, MetadataOk::Yes),
+                    Ok((net, false)) => (net, MetadataOk::No),
                     Err(e) => {
                         let strict = config::strict_hint(&text, network);
                         return finish(&mut log, paths, network, op, mode, strict, Err(e.into()));
@@ -151,7 +152,7 @@ pub fn run(args: &[OsString], paths: &Paths, mode: Mode, stdin: Input) -> u8 {
         return 0;
     }
     let mut log = logger(network, op, mode);
-    let net = match choose(file_net, carries, text, &xml, network, paths) {
+    let net = match choose(file_net, carries, meta_ok, &xml, network, paths) {
         Ok(Some(net)) => net,
         Ok(None) => return 0,
         Err((strict, e)) => return finish(&mut log, paths, network, op, mode, strict, Err(e)),
@@ -160,25 +161,32 @@ pub fn run(args: &[OsString], paths: &Paths, mode: Mode, stdin: Input) -> u8 {
     finish(&mut log, paths, network, op, mode, net.strict, res)
 }
 
+/// Whether the file lets networks carry config in `<metadata>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MetadataOk {
+    Yes,
+    /// `metadata = false`.
+    No,
+    /// The pre-scan ruled the network out without parsing the file.
+    Unread,
+}
+
 /// The network's config: the file's, or its `<metadata>`'s, never both.
-/// `text`: `Some(None)` when the file allows metadata config without
-/// needing a look (no file), `Some(Some(_))` its text when it allows it,
-/// `None` when it was not read (the pre-scan ruled the network out).
 /// An error comes with the strictness to fail with.
 fn choose(
     file_net: Option<NetworkConfig>,
     carries: bool,
-    text: Option<Option<String>>,
+    meta_ok: MetadataOk,
     xml: &str,
     network: &str,
     paths: &Paths,
 ) -> std::result::Result<Option<NetworkConfig>, (bool, Error)> {
-    let allowed = match (&file_net, text) {
-        (_, Some(Some(_))) | (None, Some(None)) => true,
-        // Parsed, and `metadata = false` said no.
-        (Some(_), Some(None)) => false,
+    let allowed = match meta_ok {
+        MetadataOk::Yes => true,
+        MetadataOk::No => false,
         // Only read now that the XML carries our namespace.
-        (_, None) => match config::load(&paths.config) {
+        MetadataOk::Unread if !carries => false,
+        MetadataOk::Unread => match config::load(&paths.config) {
             Ok(Loaded::Text {
                 insecure: Some(e), ..
             }) => return Err((false, e.into())),
