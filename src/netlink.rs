@@ -162,14 +162,9 @@ impl Rtnl {
         Ok(index)
     }
 
-    async fn set(handle: &Handle, msg: LinkMessage) -> std::result::Result<(), rtnetlink::Error> {
-        handle.link().set(msg).execute().await
-    }
-
     /// Runs one link step.
     pub fn run(&mut self, step: &Step) -> Result<()> {
         let handle = self.handle.clone();
-        let what = step.to_string();
         let res = match step {
             Step::CreateVlan {
                 name,
@@ -185,93 +180,50 @@ impl Rtnl {
                 self.index.remove(name);
                 self.rt.block_on(handle.link().add(b.build()).execute())
             }
-            Step::SetAlias { name, alias, .. } => {
-                let i = self.ifindex(name)?;
-                // An empty alias is how the kernel is told to drop it.
-                let msg = LinkUnspec::new_with_index(i)
-                    .alias(alias.clone().unwrap_or_default())
-                    .build();
-                self.rt.block_on(Self::set(&handle, msg))
-            }
-            Step::SetMtu { name, mtu, .. } => {
-                let i = self.ifindex(name)?;
-                self.rt.block_on(Self::set(
-                    &handle,
-                    LinkUnspec::new_with_index(i).mtu(*mtu).build(),
-                ))
-            }
-            Step::SetUp { name } => {
-                let i = self.ifindex(name)?;
-                self.rt.block_on(Self::set(
-                    &handle,
-                    LinkUnspec::new_with_index(i).up().build(),
-                ))
-            }
-            Step::SetDown { name } => {
-                let i = self.ifindex(name)?;
-                self.rt.block_on(Self::set(
-                    &handle,
-                    LinkUnspec::new_with_index(i).down().build(),
-                ))
+            Step::SetAlias { name, .. }
+            | Step::SetMtu { name, .. }
+            | Step::SetUp { name }
+            | Step::SetDown { name } => {
+                let msg = link_change(step, self.ifindex(name)?);
+                self.rt.block_on(handle.link().set(msg).execute())
             }
             Step::AddAddr { name, addr } => {
                 let i = self.ifindex(name)?;
-                self.rt.block_on(
-                    handle
-                        .address()
-                        .add(i, addr.addr(), addr.prefix_len())
-                        .execute(),
-                )
+                let req = handle.address().add(i, addr.addr(), addr.prefix_len());
+                self.rt.block_on(req.execute())
             }
             Step::DelAddr { name, addr } => {
-                let i = self.ifindex(name)?;
-                let msg = addr_message(i, addr);
-                match self.rt.block_on(handle.address().del(msg).execute()) {
-                    // Already gone is what we wanted.
-                    Err(e) if errno_of(&e) == Some(libc::EADDRNOTAVAIL) => Ok(()),
-                    r => r,
-                }
+                let msg = addr_message(self.ifindex(name)?, addr);
+                // Already gone is what we wanted.
+                gone_is_done(
+                    self.rt.block_on(handle.address().del(msg).execute()),
+                    &[libc::EADDRNOTAVAIL],
+                )
             }
             Step::DeleteLink { name } => {
-                let i = match self.ifindex(name) {
-                    Ok(i) => i,
-                    // The kernel removes VLANs with their bridge: gone is done.
-                    Err(e) if e.errno() == Some(libc::ENODEV) => return Ok(()),
-                    Err(e) => return Err(e),
+                // The kernel removes VLANs with their bridge: gone is done.
+                let Some(i) = self.ifindex_if_there(name)? else {
+                    return Ok(());
                 };
                 self.index.remove(name);
-                match self.rt.block_on(handle.link().del(i).execute()) {
-                    Err(e) if errno_of(&e) == Some(libc::ENODEV) => Ok(()),
-                    r => r,
-                }
+                gone_is_done(
+                    self.rt.block_on(handle.link().del(i).execute()),
+                    &[libc::ENODEV],
+                )
             }
             Step::BridgeVidAdd { bridge, vid } => {
-                let i = self.ifindex(bridge)?;
-                let msg = LinkBridgeVlan::new(i)
-                    .bridge_self()
-                    .vlan(*vid, BridgeVlanInfoFlags::empty())
-                    .build();
-                self.rt.block_on(Self::set(&handle, msg))
+                let msg = bridge_vid(self.ifindex(bridge)?, *vid);
+                self.rt.block_on(handle.link().set(msg).execute())
             }
             Step::BridgeVidDel { bridge, vid } => {
-                let i = match self.ifindex(bridge) {
-                    Ok(i) => i,
-                    Err(e) if e.errno() == Some(libc::ENODEV) => return Ok(()),
-                    Err(e) => return Err(e),
+                let Some(i) = self.ifindex_if_there(bridge)? else {
+                    return Ok(());
                 };
-                let msg = LinkBridgeVlan::new(i)
-                    .bridge_self()
-                    .vlan(*vid, BridgeVlanInfoFlags::empty())
-                    .build();
-                match self
-                    .rt
-                    .block_on(handle.link().del_with_message(msg).execute())
-                {
-                    Err(e) if matches!(errno_of(&e), Some(libc::ENOENT) | Some(libc::ENODEV)) => {
-                        Ok(())
-                    }
-                    r => r,
-                }
+                let req = handle.link().del_with_message(bridge_vid(i, *vid));
+                gone_is_done(
+                    self.rt.block_on(req.execute()),
+                    &[libc::ENOENT, libc::ENODEV],
+                )
             }
             other => {
                 return Err(Error {
@@ -281,7 +233,47 @@ impl Rtnl {
                 });
             }
         };
-        res.map_err(|e| nl_err(Op::of(step), what, e))
+        res.map_err(|e| nl_err(Op::of(step), step.to_string(), e))
+    }
+
+    /// [`Self::ifindex`], `None` when there is no such link.
+    fn ifindex_if_there(&mut self, name: &str) -> Result<Option<u32>> {
+        match self.ifindex(name) {
+            Ok(i) => Ok(Some(i)),
+            Err(e) if e.errno() == Some(libc::ENODEV) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The message that changes one attribute of link `index`, as `step` says.
+fn link_change(step: &Step, index: u32) -> LinkMessage {
+    let b = LinkUnspec::new_with_index(index);
+    match step {
+        // An empty alias is how the kernel is told to drop it.
+        Step::SetAlias { alias, .. } => b.alias(alias.clone().unwrap_or_default()),
+        Step::SetMtu { mtu, .. } => b.mtu(*mtu),
+        Step::SetUp { .. } => b.up(),
+        _ => b.down(),
+    }
+    .build()
+}
+
+fn bridge_vid(index: u32, vid: u16) -> LinkMessage {
+    LinkBridgeVlan::new(index)
+        .bridge_self()
+        .vlan(vid, BridgeVlanInfoFlags::empty())
+        .build()
+}
+
+/// A deletion that finds its object already gone (`errnos`) succeeded.
+fn gone_is_done(
+    res: std::result::Result<(), rtnetlink::Error>,
+    errnos: &[i32],
+) -> std::result::Result<(), rtnetlink::Error> {
+    match res {
+        Err(e) if errno_of(&e).is_some_and(|n| errnos.contains(&n)) => Ok(()),
+        r => r,
     }
 }
 
