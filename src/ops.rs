@@ -22,6 +22,21 @@ pub struct Done {
     pub unnat_backend: Option<Backend>,
 }
 
+impl Done {
+    /// A run that carried out `actions`: unchanged when there were none.
+    fn of(actions: Vec<Step>) -> Done {
+        Done {
+            result: if actions.is_empty() {
+                RunResult::Unchanged
+            } else {
+                RunResult::Ok
+            },
+            actions,
+            ..Done::default()
+        }
+    }
+}
+
 /// What a bring-up of `net` on `bridge` reads of the host: the firewall
 /// only for an exemption, zones only for VLANs (asking firewalld costs a
 /// Python start-up).
@@ -88,14 +103,9 @@ pub fn up(
     vids_added.sort();
     vids_added.dedup();
     Ok(Done {
-        result: if actions.is_empty() {
-            RunResult::Unchanged
-        } else {
-            RunResult::Ok
-        },
-        actions,
         vids_added,
         unnat_backend: plan.backend,
+        ..Done::of(actions)
     })
 }
 
@@ -131,15 +141,7 @@ pub fn down(
         log.info(&s.to_string());
         actions.push(s.clone());
     })?;
-    Ok(Done {
-        result: if actions.is_empty() {
-            RunResult::Unchanged
-        } else {
-            RunResult::Ok
-        },
-        actions,
-        ..Done::default()
-    })
+    Ok(Done::of(actions))
 }
 
 fn vid_pairs(vids: Vec<BridgeVid>) -> Vec<(String, u16)> {

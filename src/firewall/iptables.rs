@@ -3,7 +3,7 @@
 //! `net-hook:<network>`. Positions are planned, so a rollback puts a removed
 //! rule back exactly where it was.
 
-use super::{Backend, Driver, Error, Exemption, Family, FirewallView, Owner, Runner, argv, run_ok};
+use super::{Driver, Error, Exemption, Family, FirewallView, Owner, Runner, argv, run_ok};
 use crate::model::{OWNER_PREFIX, owner_mark};
 use crate::plan::Step;
 
@@ -125,10 +125,6 @@ fn delete(fam: Family, chain: &mut Vec<Vec<String>>, rule: &[String]) -> Option<
 }
 
 impl Driver for Iptables {
-    fn backend(&self) -> Backend {
-        Backend::Iptables
-    }
-
     fn plan(
         &self,
         network: &str,

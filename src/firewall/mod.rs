@@ -291,7 +291,6 @@ pub enum Owner<'a> {
 
 /// An exemption backend: reads its state, plans, and runs its own steps.
 pub trait Driver {
-    fn backend(&self) -> Backend;
     /// The steps that make `network`'s exemptions exactly `want` here, or
     /// why they cannot be planned (pure).
     fn plan(

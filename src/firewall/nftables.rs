@@ -8,7 +8,7 @@ use ipnet::IpNet;
 use serde_json::Value;
 
 use super::{
-    Backend, Driver, Error, Exemption, Family, FirewallView, NFT_TABLE, Owner, Runner, argv, run_ok,
+    Driver, Error, Exemption, Family, FirewallView, NFT_TABLE, Owner, Runner, argv, run_ok,
 };
 use crate::model::owner_mark;
 use crate::plan::Step;
@@ -218,10 +218,6 @@ pub fn script(step: &Step) -> Option<String> {
 }
 
 impl Driver for Nftables {
-    fn backend(&self) -> Backend {
-        Backend::Nftables
-    }
-
     fn plan(
         &self,
         network: &str,
