@@ -209,7 +209,7 @@ pub fn run(cx: &Ctx, only: Option<&str>) -> Result<Vec<NetworkStatus>> {
         firewall: nets
             .iter()
             .any(|(n, _, _)| n.unnat.is_some())
-            .then_some(Read::Both),
+            .then_some(Read::Chosen(crate::config::BackendChoice::Auto)),
         zones: vec![],
     };
     for (n, _, _) in &nets {

@@ -328,16 +328,20 @@ pub fn observe(
 ) -> Result<FirewallView, Error> {
     let decided = network_conf.as_deref().and_then(conf_backend);
     let want = |b: Backend| read == Read::Both || decided.is_none_or(|d| d == b);
+    // Read only to find out which backend libvirt uses: one that cannot be
+    // listed is not it (the plan says so if it is chosen all the same).
+    // Teardowns (Read::Both) must see both, so there it is an error.
+    let detecting = matches!(read, Read::Chosen(_)) && decided.is_none();
     let (iptables, ip6tables) = if want(Backend::Iptables) {
         (
-            iptables::observe(Family::Ip, r)?,
-            iptables::observe(Family::Ip6, r)?,
+            soft(detecting, iptables::observe(Family::Ip, r))?,
+            soft(detecting, iptables::observe(Family::Ip6, r))?,
         )
     } else {
         (None, None)
     };
     let nft = if want(Backend::Nftables) {
-        nftables::observe(r)?
+        soft(detecting, nftables::observe(r))?
     } else {
         None
     };
@@ -356,6 +360,11 @@ pub fn observe(
         ip6tables,
         nft,
     })
+}
+
+/// With `lenient`, a view that cannot be read is no view.
+fn soft<T>(lenient: bool, res: Result<Option<T>, Error>) -> Result<Option<T>, Error> {
+    if lenient { Ok(res.ok().flatten()) } else { res }
 }
 
 /// Runs one firewall step with the driver it belongs to.

@@ -210,7 +210,8 @@ fn observe_reads_what_the_choice_needs_once_and_detects_from_it() {
     f.missing.push("nft");
     let v = observe(Read::Both, None, &mut f).unwrap();
     assert!(v.ip6tables.is_none() && v.nft.is_none());
-    // An iptables that cannot list is an error naming it.
+    // A teardown must see both: an iptables that cannot list is an error
+    // naming it.
     let mut f = Fake::default().reply("iptables -w -t nat -S POSTROUTING", 4, "");
     let e = observe(Read::Both, None, &mut f).unwrap_err();
     assert!(
@@ -218,6 +219,17 @@ fn observe_reads_what_the_choice_needs_once_and_detects_from_it() {
             .starts_with("iptables: listing nat POSTROUTING"),
         "{e}"
     );
+    // Read only to tell the backend: it is not the one, and a plan that
+    // chooses it all the same says it cannot list.
+    let mut f = Fake::default()
+        .reply("iptables -w -t nat -S POSTROUTING", 4, "")
+        .reply("nft -j list ruleset", 1, "");
+    let v = observe(Read::Chosen(BackendChoice::Auto), None, &mut f).unwrap();
+    assert!(v.iptables.is_none() && v.nft.is_none());
+    let e = iptables::Iptables
+        .plan("n", &[ex("10.12.4.0/22", "10.12.8.0/22")], &v)
+        .unwrap_err();
+    assert!(e.contains("iptables cannot list its nat table"), "{e}");
 }
 
 fn view(ipt: &str, nft: Option<&str>) -> FirewallView {

@@ -12,7 +12,8 @@
 # in the live definition and `net-hook reconcile` follows it. A recording
 # hook beside net-hook keeps what libvirt passed on stdin for start, started
 # and stopped, in $NET_HOOK_VM_RESULTS/hookdata/ (the fixtures in
-# tests/hookdata/libvirt-*/1_provider-metadata_* come from there).
+# tests/hookdata/libvirt-*/1_provider-metadata_* come from there: copy the
+# start, started and stopped files of the first start).
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
@@ -31,7 +32,11 @@ hook=$(mktemp)
     echo '#!/bin/sh'
     printf 'out=%q\n' "$out"
     # shellcheck disable=SC2016
-    echo 'cat >"$out/$(printf %s_%s_%s "$1" "$2" "$3" | tr " /" "__").xml"'
+    echo 'base=$out/$(printf %s-metadata_%s_%s "$1" "$2" "$3" | tr " /" "__")'
+    # shellcheck disable=SC2016
+    # The first call of each op is kept (the fixtures).
+    # shellcheck disable=SC2016
+    echo '[ -e "$base.xml" ] && exec cat >/dev/null; printf "%s\n" "$*" >"$base.argv"; cat >"$base.xml"'
 } >"$hook"
 vm_install_hook "$hook" 00-record
 rm -f "$hook"
@@ -58,7 +63,7 @@ t_ok "virbr1.104 is gone" vm_link_absent virbr1.104
 t_match "stopped recorded" '^op = "stopped"$' "$(cat "$rec" 2>&1)"
 for op in start_begin started_begin stopped_end; do
     t_ok "libvirt passed the metadata on stdin to $op" \
-        grep -q 'urn:net-hook:network:1' "$out/1_provider_$op.xml"
+        grep -q 'urn:net-hook:network:1' "$out/1_provider-metadata_$op.xml"
 done
 
 # Both the file and the metadata: refused, fail-soft, nothing half-applied.
