@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod domaindata;
 pub mod error;
 pub mod exec;
 pub mod firewall;
