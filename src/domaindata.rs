@@ -92,7 +92,9 @@ pub fn parse(xml: &str) -> Result<HookDomain> {
         let queues = match i.driver.and_then(|d| d.queues) {
             None => 1,
             Some(q) => q.trim().parse().map_err(|_| {
-                Error::Input(format!("domain {name:?}: <driver queues='{q}'> is not a number"))
+                Error::Input(format!(
+                    "domain {name:?}: <driver queues='{q}'> is not a number"
+                ))
             })?,
         };
         let (tap, precreated) = match i.target {

@@ -121,6 +121,7 @@ fn a_failure_at_any_step_leaves_the_host_as_it_was() {
     for conf in [None, Some("firewall_backend = \"nftables\"\n")] {
         let before = host(conf);
         let steps = plan_for(&before);
+        eprintln!("plan with {:?}: {} steps", conf, steps.len());
         for k in 0..steps.len() {
             for fault in [Fault::Errno(libc::EPERM), Fault::Exit(4), Fault::Spawn] {
                 let mut m = Model::new(before.clone());
@@ -149,6 +150,8 @@ fn a_failure_at_any_step_leaves_the_host_as_it_was() {
             }
         }
     }
+    // Shown with --nocapture: the counts of the matrix.
+    eprintln!("fault injection: {runs} runs (steps x 3 kinds of failure), 0 leftovers");
     assert!(runs >= 3 * 20, "only {runs} runs");
 }
 
