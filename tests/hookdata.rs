@@ -141,3 +141,27 @@ fn recorded_started_input_plans_the_runbook_gateway() {
         ]
     );
 }
+
+/// libvirt passes a network's `<metadata>` to every op that matters; the
+/// recordings come from tests/vm/scenarios/metadata.sh.
+#[test]
+fn recorded_metadata_reaches_start_started_and_stopped() {
+    let versions = ["libvirt-9.0"];
+    for v in versions {
+        let dir = common::hookdata_dir().with_file_name(v);
+        for op in ["start_begin", "started_begin", "stopped_end"] {
+            let p = dir.join(format!("1_provider-metadata_{op}.xml"));
+            let xml = fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            let net = net_hook::config::metadata::parse(&xml, "1_provider")
+                .unwrap_or_else(|e| panic!("{}: {e:?}", p.display()))
+                .unwrap_or_else(|| panic!("{}: no net-hook element", p.display()));
+            assert_eq!(net.vlans.len(), 1, "{}", p.display());
+            assert_eq!(net.vlans[0].id, 104);
+            assert_eq!(
+                net.vlans[0].addresses,
+                ["10.12.8.1/22".parse::<ipnet::IpNet>().unwrap()]
+            );
+            assert_eq!(hookdata::parse(&xml).unwrap().name, "1_provider");
+        }
+    }
+}

@@ -8,8 +8,9 @@
 #   tests/vm/run tests/vm/scenarios/faults.sh DIR-WITH-net-hook-AND-net-hook-virt
 #
 # iptables and nft are the real programs behind a wrapper that fails (exit
-# 4, "injected") on the Nth call that changes net-hook's rules; it passes
-# everything else through, libvirt's own calls included. firewalld is not
+# 4, "injected") on the Nth call that changes net-hook's rules while a fault
+# is armed; it passes everything else through, libvirt's own calls and the
+# scenario's snapshots included. firewalld is not
 # installed in the VM: firewall-cmd is a stand-in that keeps zones in a file
 # and can fail the Nth zone change.
 set -uo pipefail
@@ -28,7 +29,6 @@ vm_install_binaries --need-virt "$bins"
 wrap() {
     local prog=$1 match=$2 real
     real=$(readlink -f "/usr/sbin/$prog") || vm_bail "no /usr/sbin/$prog"
-    cp "$real" "/usr/sbin/$prog.real"
     rm -f "/usr/sbin/$prog"
     cat >"/usr/sbin/$prog" <<EOF
 #!/bin/bash
@@ -41,7 +41,8 @@ if [[ -s $fault/$prog ]] && [[ "\$*" =~ \$re ]]; then
         exit 4
     fi
 fi
-exec /usr/sbin/$prog.real "\$@"
+# iptables is a multi-call binary: it must see its own name.
+exec -a $prog $real "\$@"
 EOF
     chmod 0755 "/usr/sbin/$prog"
 }
@@ -107,7 +108,7 @@ reset() {
     ip link del virbr1.104 2>/dev/null
     ip link del virbr1.105 2>/dev/null
     : >"$fault/zones"
-    /usr/sbin/iptables.real -w -t nat -I POSTROUTING 1 "${stale[@]}"
+    iptables -w -t nat -I POSTROUTING 1 "${stale[@]}"
     rm -f "$fault"/*.count "$fault/iptables" "$fault/nft" "$fault/firewall-cmd"
 }
 
@@ -116,9 +117,9 @@ reset() {
 snapshot() {
     ip -d -br link show | grep -v '^lo ' | sort
     ip -br addr | sort
-    /usr/sbin/iptables.real -w -t nat -S
+    iptables -w -t nat -S
     ip6tables -w -t nat -S 2>&1
-    /usr/sbin/nft.real list ruleset | sed -E 's/counter packets [0-9]+ bytes [0-9]+//'
+    nft list ruleset | sed -E 's/counter packets [0-9]+ bytes [0-9]+//'
     cat "$fault/zones"
 }
 
@@ -187,9 +188,9 @@ out=$(started)
 t_eq "converges: exits 0" 0 "$?"
 vm_check_gateway "converged"
 t_ok "converged: virbr1.105 exists" vm_link_exists virbr1.105
-t_check "converged: the stale exemption is gone" "$(/usr/sbin/iptables.real -w -t nat -S POSTROUTING | grep -- '10.99.0.0/16')"
+t_check "converged: the stale exemption is gone" "$(iptables -w -t nat -S POSTROUTING | grep -- '10.99.0.0/16')"
 t_eq "converged: both exemptions ahead of libvirt's jump" 2 \
-    "$(/usr/sbin/iptables.real -w -t nat -S POSTROUTING | sed -n '2,3p' | grep -c 'net-hook:1_provider')"
+    "$(iptables -w -t nat -S POSTROUTING | sed -n '2,3p' | grep -c 'net-hook:1_provider')"
 t_eq "converged: both VLANs in zone libvirt" $'virbr1.104 libvirt\nvirbr1.105 libvirt' "$(sort "$fault/zones")"
 t_eq "converged: a second run changes nothing" "" "$(started | grep -v 'nothing to do\|unnat: backend')"
 t_ok "converged: status exits 0" net-hook status
