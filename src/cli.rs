@@ -27,8 +27,9 @@ const COMPANION_LIBEXEC: &str = "/usr/libexec/net-hook/net-hook-virt";
     long_about = "libvirt network hook that creates VLAN sub-interfaces (e.g. virbr1.104 = 10.12.8.1/22) \
 on a libvirt network's bridge when libvirt reports the network started, and deletes them when it stops.\n\n\
 Installed as /etc/libvirt/hooks/network.d/50-net-hook (a link to this binary), it is run by libvirt \
-as `50-net-hook NETWORK OP SUBOP -` with the network XML on stdin; networks not in the config are \
-ignored at the cost of a process start."
+as `50-net-hook NETWORK OP SUBOP -` with the network XML on stdin. A network is configured in the \
+config file or in its own libvirt <metadata> (namespace urn:net-hook:network:1); networks configured \
+in neither are ignored at the cost of a process start."
 )]
 pub struct Cli {
     /// Config file.
@@ -55,7 +56,7 @@ enum Command {
         #[arg(value_name = "ARGS", num_args = 3..=4, allow_hyphen_values = true, required = true)]
         args: Vec<OsString>,
     },
-    /// Validate the config.
+    /// Validate the config file, or export a network's config as <metadata>.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
@@ -117,7 +118,7 @@ enum Command {
         #[command(flatten)]
         libvirt: LibvirtArgs,
     },
-    /// Do what the hook does on `stopped`: delete the network's marked VLANs.
+    /// Do what the hook does on `stopped`: delete the network's marked VLANs and exemptions.
     ///
     /// Needs no libvirt. Exit status: 0 done, 1 something could not be removed.
     Teardown {
@@ -162,7 +163,10 @@ enum ConfigCommand {
     /// Example: `virsh net-metadata 1_provider urn:net-hook:network:1 --key nh
     /// --set "$(net-hook config export 1_provider)" --config`. Exit status: 0,
     /// 1 when the file does not configure NETWORK or is invalid.
-    Export { network: String },
+    Export {
+        /// A network the config file configures.
+        network: String,
+    },
 }
 
 pub fn main(args: Vec<OsString>, connector: Option<Connector>) -> u8 {
