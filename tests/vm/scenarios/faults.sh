@@ -29,6 +29,11 @@ vm_install_binaries --need-virt "$bins"
 wrap() {
     local prog=$1 match=$2 real
     real=$(readlink -f "/usr/sbin/$prog") || vm_bail "no /usr/sbin/$prog"
+    if [[ $real == "/usr/sbin/$prog" ]]; then
+        # A plain binary (nft): moved aside, or the wrapper would exec itself.
+        mv "$real" "$real.real"
+        real=$real.real
+    fi
     rm -f "/usr/sbin/$prog"
     cat >"/usr/sbin/$prog" <<EOF
 #!/bin/bash
@@ -96,7 +101,7 @@ t_ok "net-hook install" net-hook install
 vm_start_libvirtd --apparmor
 denials_before=$(vm_apparmor_denials | wc -l)
 vm_virsh net-define "$templates/1_provider.xml" >/dev/null || vm_bail "net-define 1_provider failed"
-vm_virsh net-start 1_provider >/dev/null || vm_bail "net-start 1_provider failed"
+out=$(vm_virsh net-start 1_provider 2>&1) || vm_bail "net-start 1_provider failed: $out; $(cat "$rec" 2>&1)"
 t_ok "the hook brought both VLANs up" vm_link_exists virbr1.105
 
 stale=(-s 10.12.4.0/22 -d 10.99.0.0/16 -m comment --comment net-hook:1_provider -j RETURN)
