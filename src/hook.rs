@@ -151,7 +151,16 @@ fn execute(
     // Serialise changes with other hook runs (networks autostarting together).
     let _lock = match (mode, op) {
         (Mode::DryRun, _) | (_, RunOp::Start) => None,
-        _ => Some(rundir.lock()?),
+        _ => {
+            let (lock, waited) = rundir.lock_timed()?;
+            if waited >= std::time::Duration::from_millis(100) {
+                log.info(&format!(
+                    "waited {} ms for the lock (another net-hook run held it)",
+                    waited.as_millis()
+                ));
+            }
+            Some(lock)
+        }
     };
     let dry = mode == Mode::DryRun;
     let header = |bridge: &str| format!("bridge {bridge}, {}", ops::mode(net));
@@ -222,7 +231,16 @@ fn finish(
         return 2;
     }
     let outcome = ops::outcome(network, op, &res);
-    let code = match res {
+    // Recorded before the log is flushed, so that a record that cannot be
+    // written is reported with the rest (and never as a strict run's line).
+    // A refused run dir refuses its records too: said once is enough.
+    if mode != Mode::DryRun
+        && !matches!(res, Err(Error::State(crate::state::Error::Insecure { .. })))
+        && let Some(why) = RunDir::new(&paths.run_dir).try_record(&outcome)
+    {
+        log.warn(&why);
+    }
+    match res {
         Ok(_) => {
             log.finish(None);
             0
@@ -245,11 +263,7 @@ fn finish(
             log.finish(strict.then_some(line.as_str()));
             u8::from(strict)
         }
-    };
-    if mode != Mode::DryRun {
-        RunDir::new(&paths.run_dir).record(&outcome);
     }
-    code
 }
 
 #[cfg(test)]

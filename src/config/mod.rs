@@ -114,8 +114,12 @@ pub enum Error {
     #[error("cannot read config {}: {source}; create it or pass --config", path.display())]
     Read { path: PathBuf, source: io::Error },
 
-    #[error("refusing config {}: {why}; fix with `chown root:root` and `chmod go-w`", path.display())]
-    Insecure { path: PathBuf, why: String },
+    #[error("refusing config {}: {why}; {fix}", path.display())]
+    Insecure {
+        path: PathBuf,
+        why: String,
+        fix: &'static str,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
