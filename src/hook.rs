@@ -10,7 +10,7 @@ use crate::config::{self, Config, Loaded, NetworkConfig};
 use crate::error::{Error, Result};
 use crate::exec::{Host, Scope, System};
 use crate::hookdata::{self, HookNetwork};
-use crate::log::Log;
+use crate::log::{Event, Level, Log};
 use crate::ops::{self, Done};
 use crate::plan::{self, Problem};
 use crate::state::{RunDir, RunOp};
@@ -97,7 +97,7 @@ pub fn run(args: &[OsString], paths: &Paths, mode: Mode, stdin: Input) -> u8 {
         Ok(Loaded::Text { text, insecure }) => (text, insecure),
         Err(e) => {
             let mut log = logger(network, op, mode);
-            log.error(&e.to_string());
+            log.event(Event::Refused, Level::Error, &e.to_string());
             log.finish(None);
             return 0;
         }
@@ -259,7 +259,11 @@ fn finish(
             } else {
                 " (fail-soft: libvirt keeps the network up; set strict = true to fail it instead)"
             };
-            log.error(&format!("{line}{soft}"));
+            log.event(
+                crate::error::event(&e),
+                Level::Error,
+                &format!("{line}{soft}"),
+            );
             log.finish(strict.then_some(line.as_str()));
             u8::from(strict)
         }

@@ -285,3 +285,27 @@ fn rollback_skips_changes_to_links_it_deletes_and_undoes_adopted_ones() {
     apply(&mut m, &created, |_| {}).unwrap_err();
     assert_eq!(m.ran[4..], [Step::DeleteLink { name: n.clone() }]);
 }
+
+#[test]
+fn failed_runs_report_their_journal_event() {
+    use crate::error::{self, Error as E};
+    use crate::log::Event;
+    let before = host(None);
+    let steps = plan_for(&before);
+    let event_at = |k: usize, after: bool| {
+        let mut m = Model::new(before.clone());
+        m.fail_at = Some(k);
+        m.fail_after = after;
+        error::event(&E::Exec(apply(&mut m, &steps, |_| {}).unwrap_err()))
+    };
+    assert_eq!(event_at(0, false), Event::Failed, "nothing was changed");
+    assert_eq!(event_at(3, false), Event::RolledBack);
+    assert_eq!(event_at(3, true), Event::Failed, "rollback incomplete");
+    assert_eq!(error::event(&E::Refused(vec![])), Event::Refused);
+    let insecure = crate::state::Error::Insecure {
+        path: "/run/net-hook".into(),
+        why: "x".into(),
+        fix: "y",
+    };
+    assert_eq!(error::event(&E::State(insecure)), Event::Refused);
+}
