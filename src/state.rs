@@ -459,6 +459,7 @@ impl RunDir {
         let path = self.networks_path().join(&name);
         let text = toml::to_string(o)
             .map_err(|e| Error::io("encoding the outcome record", std::io::Error::other(e)))?;
+        remove_stale_temps(&dir, &name);
         let tmp = format!(".{name}.{}", std::process::id());
         let flags =
             OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
@@ -499,6 +500,37 @@ impl RunDir {
         self.write(o)
             .err()
             .map(|e| format!("could not record the outcome: {e}"))
+    }
+}
+
+/// Removes `.NAME.PID` files of runs that died between writing a record
+/// and renaming it (SIGKILL, a crash): the pid no longer runs. A live
+/// run's file is left alone.
+fn remove_stale_temps(dir: &OwnedFd, name: &str) {
+    let Ok(mut d) = dir
+        .try_clone()
+        .map_err(|_| Errno::EBADF)
+        .and_then(nix::dir::Dir::from_fd)
+    else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    let stale: Vec<String> = d
+        .iter()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().ok().map(String::from))
+        .filter(|n| {
+            n.strip_prefix(&prefix)
+                .and_then(|pid| pid.parse::<i32>().ok())
+                .filter(|&pid| pid > 0)
+                .is_some_and(|pid| {
+                    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+                        == Err(Errno::ESRCH)
+                })
+        })
+        .collect();
+    for n in stale {
+        let _ = nix::unistd::unlinkat(dir, n.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
     }
 }
 
@@ -714,6 +746,26 @@ mod tests {
             nix::unistd::chown(&rec, Some(nobody), None).unwrap();
             refused(rd.read_checked("n"), &rec, "owned by uid 65534, not root");
         }
+    }
+
+    #[test]
+    fn a_killed_runs_temporary_record_is_removed_by_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let rd = RunDir::new(dir.path());
+        rd.write(&outcome("n")).unwrap();
+        let nets = dir.path().join("networks");
+        // A pid above pid_max: never a live run.
+        let dead = nets.join(".n.toml.999999999");
+        let other = nets.join(".m.toml.999999999");
+        for p in [&dead, &other] {
+            fs::write(p, "x").unwrap();
+        }
+        rd.write(&outcome("n")).unwrap();
+        assert!(!dead.exists());
+        assert!(
+            other.exists(),
+            "another network's file is its own run's business"
+        );
     }
 
     #[test]
