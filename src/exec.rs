@@ -210,4 +210,6 @@ pub fn teardown(
 #[cfg(test)]
 pub(crate) mod model;
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
