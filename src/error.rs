@@ -3,6 +3,7 @@
 //! maps to an exit status and to an outcome record is decided here, by
 //! kind, in one place.
 
+use crate::log::Event;
 use crate::plan::Problem;
 use crate::state::RunResult;
 
@@ -94,7 +95,25 @@ pub fn exit_code(e: &Error) -> u8 {
 /// because of what the run was told or found, failed otherwise.
 pub fn run_result(e: &Error) -> RunResult {
     match e {
-        Error::Refused(_) | Error::Config(_) | Error::Input(_) => RunResult::Refused,
+        Error::Refused(_)
+        | Error::Config(_)
+        | Error::Input(_)
+        | Error::State(crate::state::Error::Insecure { .. }) => RunResult::Refused,
         _ => RunResult::Failed,
+    }
+}
+
+/// The journal event a failed run reports: refused (nothing attempted),
+/// rolled back (a step failed, everything before it undone), or failed.
+pub fn event(e: &Error) -> Event {
+    match (run_result(e), e) {
+        (RunResult::Refused, _) => Event::Refused,
+        (
+            _,
+            Error::Exec(crate::exec::Error::Apply {
+                index, undo_failed, ..
+            }),
+        ) if *index > 0 && undo_failed.is_empty() => Event::RolledBack,
+        _ => Event::Failed,
     }
 }

@@ -19,6 +19,14 @@ pub enum HostError {
     Firewall(#[from] firewall::Error),
 }
 
+impl HostError {
+    /// Whether the step may have been carried out although it failed (its
+    /// answer was lost): a rollback must undo it too.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, HostError::Netlink(e) if e.lost)
+    }
+}
+
 /// A step that failed, and why.
 #[derive(Debug)]
 pub struct Failure {
@@ -50,6 +58,8 @@ fn apply_text(index: usize, total: usize, cause: &HostError, undo_failed: &[Stri
             "; rollback incomplete, fix by hand: {}",
             undo_failed.join("; ")
         )
+    } else if cause.outcome_unknown() {
+        format!("; rolled back the {index} change(s) before it and the step itself")
     } else if index == 0 {
         "; nothing had been changed".to_string()
     } else {
@@ -134,6 +144,11 @@ pub fn apply(
                 journal.push(step);
             }
             Err(cause) => {
+                if cause.outcome_unknown() {
+                    // Every undo tolerates "already so", so undoing a step
+                    // that did not happen is harmless.
+                    journal.push(step);
+                }
                 return Err(Error::Apply {
                     index,
                     total: steps.len(),
@@ -194,5 +209,7 @@ pub fn teardown(
 
 #[cfg(test)]
 pub(crate) mod model;
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests;

@@ -10,7 +10,7 @@ use crate::config::{self, Config, Loaded, NetworkConfig, metadata};
 use crate::error::{Error, Result};
 use crate::exec::{Host, Scope, System};
 use crate::hookdata;
-use crate::log::Log;
+use crate::log::{Event, Level, Log};
 use crate::ops::{self, Done};
 use crate::plan::{self, Problem};
 use crate::state::{RunDir, RunOp};
@@ -114,7 +114,7 @@ pub fn run(args: &[OsString], paths: &Paths, mode: Mode, stdin: Input) -> u8 {
         }
         Err(e) => {
             let mut log = logger(network, op, mode);
-            log.error(&e.to_string());
+            log.event(Event::Refused, Level::Error, &e.to_string());
             log.finish(None);
             return 0;
         }
@@ -259,7 +259,16 @@ fn execute(
     // Serialise changes with other hook runs (networks autostarting together).
     let _lock = match (mode, op) {
         (Mode::DryRun, _) | (_, RunOp::Start) => None,
-        _ => Some(rundir.lock()?),
+        _ => {
+            let (lock, waited) = rundir.lock_timed()?;
+            if waited >= std::time::Duration::from_millis(100) {
+                log.info(&format!(
+                    "waited {} ms for the lock (another net-hook run held it)",
+                    waited.as_millis()
+                ));
+            }
+            Some(lock)
+        }
     };
     let dry = mode == Mode::DryRun;
     let header = |bridge: &str| format!("bridge {bridge}, {}", ops::mode(net));
@@ -324,7 +333,16 @@ fn finish(
         return 2;
     }
     let outcome = ops::outcome(network, op, &res);
-    let code = match res {
+    // Recorded before the log is flushed, so that a record that cannot be
+    // written is reported with the rest (and never as a strict run's line).
+    // A refused run dir refuses its records too: said once is enough.
+    if mode != Mode::DryRun
+        && !matches!(res, Err(Error::State(crate::state::Error::Insecure { .. })))
+        && let Some(why) = RunDir::new(&paths.run_dir).try_record(&outcome)
+    {
+        log.warn(&why);
+    }
+    match res {
         Ok(_) => {
             log.finish(None);
             0
@@ -343,15 +361,15 @@ fn finish(
             } else {
                 " (fail-soft: libvirt keeps the network up; set strict = true to fail it instead)"
             };
-            log.error(&format!("{line}{soft}"));
+            log.event(
+                crate::error::event(&e),
+                Level::Error,
+                &format!("{line}{soft}"),
+            );
             log.finish(strict.then_some(line.as_str()));
             u8::from(strict)
         }
-    };
-    if mode != Mode::DryRun {
-        RunDir::new(&paths.run_dir).record(&outcome);
     }
-    code
 }
 
 #[cfg(test)]

@@ -19,6 +19,66 @@ pub enum Level {
     Info = 6,
 }
 
+/// What a message reports, for journald's `MESSAGE_ID`: one fixed 128-bit
+/// id per kind, so `journalctl MESSAGE_ID=...` finds every such event
+/// whatever the wording. The ids never change (they are in the README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A VLAN was created.
+    Created,
+    /// An existing VLAN of the right parent and VID was marked as ours.
+    Adopted,
+    /// Nothing was attempted: a conflict, a foreign device, bad config or
+    /// input, an untrusted file or directory.
+    Refused,
+    /// A step failed and every change before it was undone.
+    RolledBack,
+    /// A step failed and not everything could be undone, or a teardown or
+    /// a read of the host failed.
+    Failed,
+    /// A VLAN was deleted (teardown).
+    Removed,
+    /// The host was already as configured.
+    Unchanged,
+}
+
+impl Event {
+    pub const ALL: [Event; 7] = [
+        Event::Created,
+        Event::Adopted,
+        Event::Refused,
+        Event::RolledBack,
+        Event::Failed,
+        Event::Removed,
+        Event::Unchanged,
+    ];
+
+    pub fn message_id(self) -> &'static str {
+        match self {
+            Event::Created => "bbb17d444748486aad89b395f0ba7761",
+            Event::Adopted => "ae96990c6dda495bae5386f7e4adcb99",
+            Event::Refused => "f54cbcce1c6441258aed958ceec98f19",
+            Event::RolledBack => "35553f574e4d479786d433f2146e53fd",
+            Event::Failed => "c723b77f2afc4758b6fba72ae64d6b63",
+            Event::Removed => "364c6cd083844f63897378be71c42335",
+            Event::Unchanged => "d29542c223a04f8cb25893d26d035ab5",
+        }
+    }
+
+    /// The `NET_HOOK_EVENT` field's value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Event::Created => "created",
+            Event::Adopted => "adopted",
+            Event::Refused => "refused",
+            Event::RolledBack => "rolled-back",
+            Event::Failed => "failed",
+            Event::Removed => "removed",
+            Event::Unchanged => "unchanged",
+        }
+    }
+}
+
 enum Sink {
     Journal(UnixDatagram),
     Syslog(UnixDatagram),
@@ -85,6 +145,15 @@ impl Log {
     }
 
     pub fn log(&mut self, level: Level, msg: &str) {
+        self.emit(level, None, msg)
+    }
+
+    /// A message that reports `event` (sent with its `MESSAGE_ID`).
+    pub fn event(&mut self, event: Event, level: Level, msg: &str) {
+        self.emit(level, Some(event), msg)
+    }
+
+    fn emit(&mut self, level: Level, event: Option<Event>, msg: &str) {
         let line = format!("net-hook: {}: {}", self.network, msg);
         match &mut self.held {
             Some(h) => h.push(line),
@@ -94,7 +163,7 @@ impl Log {
             None => {}
         }
         if self.system {
-            self.send(level, msg);
+            self.send(level, event, msg);
         }
     }
 
@@ -115,16 +184,11 @@ impl Log {
         }
     }
 
-    fn send(&mut self, level: Level, msg: &str) {
+    fn send(&mut self, level: Level, event: Option<Event>, msg: &str) {
         let sink = self.sink.get_or_insert_with(open_sink);
         match sink {
             Sink::Journal(s) => {
-                let mut d = Vec::with_capacity(128 + msg.len());
-                field(&mut d, "MESSAGE", &format!("{}: {msg}", self.network));
-                field(&mut d, "PRIORITY", &(level as u8).to_string());
-                field(&mut d, "SYSLOG_IDENTIFIER", IDENT);
-                field(&mut d, "NET_HOOK_NETWORK", &self.network);
-                field(&mut d, "NET_HOOK_OP", &self.op);
+                let d = journal_datagram(&self.network, &self.op, level, event, msg);
                 let _ = s.send(&d);
             }
             Sink::Syslog(s) => {
@@ -154,6 +218,27 @@ fn open_sink() -> Sink {
     }
 }
 
+/// One journal entry in journald's native protocol.
+fn journal_datagram(
+    network: &str,
+    op: &str,
+    level: Level,
+    event: Option<Event>,
+    msg: &str,
+) -> Vec<u8> {
+    let mut d = Vec::with_capacity(192 + msg.len());
+    field(&mut d, "MESSAGE", &format!("{network}: {msg}"));
+    field(&mut d, "PRIORITY", &(level as u8).to_string());
+    if let Some(e) = event {
+        field(&mut d, "MESSAGE_ID", e.message_id());
+        field(&mut d, "NET_HOOK_EVENT", e.name());
+    }
+    field(&mut d, "SYSLOG_IDENTIFIER", IDENT);
+    field(&mut d, "NET_HOOK_NETWORK", network);
+    field(&mut d, "NET_HOOK_OP", op);
+    d
+}
+
 /// journald's native format: `KEY=value\n`, or for values with a newline,
 /// `KEY\n` + little-endian u64 length + value + `\n`.
 fn field(out: &mut Vec<u8>, key: &str, value: &str) {
@@ -181,5 +266,46 @@ mod tests {
         want.extend_from_slice(&3u64.to_le_bytes());
         want.extend_from_slice(b"a\nb\n");
         assert_eq!(d, want);
+    }
+
+    #[test]
+    fn every_event_has_its_own_message_id_field() {
+        let mut seen = std::collections::BTreeSet::new();
+        for e in Event::ALL {
+            let id = e.message_id();
+            // journald wants 128 bits as 32 lowercase hex digits.
+            assert!(
+                id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+                "{e:?}: {id}"
+            );
+            assert!(seen.insert(id), "{e:?} shares its id");
+            let d = journal_datagram("1_provider", "started", Level::Error, Some(e), "x");
+            let text = String::from_utf8(d).unwrap();
+            assert!(text.contains(&format!("\nMESSAGE_ID={id}\n")), "{text}");
+            assert!(
+                text.contains(&format!("\nNET_HOOK_EVENT={}\n", e.name())),
+                "{text}"
+            );
+        }
+        let d = journal_datagram("a\nb", "stopped", Level::Info, None, "plain");
+        let mut want = b"MESSAGE\n".to_vec();
+        want.extend_from_slice(&10u64.to_le_bytes());
+        want.extend_from_slice(
+            b"a\nb: plain\nPRIORITY=6\nSYSLOG_IDENTIFIER=net-hook\nNET_HOOK_NETWORK\n",
+        );
+        want.extend_from_slice(&3u64.to_le_bytes());
+        want.extend_from_slice(b"a\nb\nNET_HOOK_OP=stopped\n");
+        assert_eq!(d, want, "no MESSAGE_ID without an event");
+    }
+
+    #[test]
+    fn the_readme_lists_every_message_id() {
+        let readme = include_str!("../README.md");
+        for e in Event::ALL {
+            assert!(
+                readme.contains(&format!("| `{}` | `{}` |", e.name(), e.message_id())),
+                "{e:?}"
+            );
+        }
     }
 }

@@ -5,8 +5,10 @@
 //! AppArmor profile allows only `network netlink raw` to hooks it confines.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::IpAddr;
 use std::os::fd::{FromRawFd, IntoRawFd};
+use std::time::Duration;
 
 use futures_util::TryStreamExt;
 use ipnet::IpNet;
@@ -44,19 +46,36 @@ impl Op {
 
 /// A failed netlink request: what it was for, the kernel's errno.
 #[derive(Debug, thiserror::Error)]
-#[error("{what}: {}{}", errno_text(*.errno), hint(*.op, *.errno))]
+#[error("{what}: {}{}", errno_text(*.op, *.errno, *.lost), hint(*.op, *.errno))]
 pub struct Error {
     pub op: Op,
     pub what: String,
     pub errno: Option<i32>,
+    /// The connection failed (a send or receive error) or the kernel's
+    /// answer did not come: whether the request was carried out is unknown.
+    pub lost: bool,
 }
 
-fn errno_text(errno: Option<i32>) -> String {
+fn errno_text(op: Op, errno: Option<i32>, lost: bool) -> String {
     match errno {
+        _ if lost => format!(
+            "the kernel's answer was lost (netlink socket error or no answer within {} s){}",
+            REQUEST_TIMEOUT.as_secs(),
+            if op == Op::Read {
+                ""
+            } else {
+                ", so whether it was done is unknown"
+            }
+        ),
         Some(e) => std::io::Error::from_raw_os_error(e).to_string(),
         None => "netlink request failed".to_string(),
     }
 }
+
+/// How long one request may take. The kernel answers in microseconds; this
+/// bounds a reply that is lost, so libvirt (which waits for the hook while
+/// holding the network's lock) is never blocked for good.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Advice by what failed and how, never by the message's text.
 fn hint(op: Op, errno: Option<i32>) -> &'static str {
@@ -88,14 +107,34 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub struct Rtnl {
     rt: tokio::runtime::Runtime,
     handle: Handle,
+    /// The connection task: it ends when a send or receive fails, and with
+    /// it every request in flight, whose streams then end as if answered.
+    conn: tokio::task::JoinHandle<()>,
+    /// The last request was lost: reconnect before the next.
+    lost: bool,
     index: HashMap<String, u32>,
 }
 
-fn nl_err(op: Op, what: impl Into<String>, e: rtnetlink::Error) -> Error {
-    Error {
-        op,
-        what: what.into(),
-        errno: errno_of(&e),
+/// Why a request failed: the kernel said so, or its answer was lost.
+enum CallError {
+    Nl(rtnetlink::Error),
+    Lost,
+}
+
+fn nl_err(op: Op, what: impl Into<String>, e: CallError) -> Error {
+    match e {
+        CallError::Nl(e) => Error {
+            op,
+            what: what.into(),
+            errno: errno_of(&e),
+            lost: false,
+        },
+        CallError::Lost => Error {
+            op,
+            what: what.into(),
+            errno: None,
+            lost: true,
+        },
     }
 }
 
@@ -104,6 +143,15 @@ fn setup_err(what: &str, e: std::io::Error) -> Error {
         op: Op::Setup,
         what: what.into(),
         errno: e.raw_os_error(),
+        lost: false,
+    }
+}
+
+/// The errno of a kernel's refusal, for the `Err(e) if ...` arms.
+fn call_errno(e: &CallError) -> Option<i32> {
+    match e {
+        CallError::Nl(e) => errno_of(e),
+        CallError::Lost => None,
     }
 }
 
@@ -113,58 +161,70 @@ impl Rtnl {
     pub fn open() -> Result<Rtnl> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_io()
+            .enable_time()
             .build()
             .map_err(|e| setup_err("starting the netlink runtime", e))?;
-        let fd = nix::sys::socket::socket(
-            nix::sys::socket::AddressFamily::Netlink,
-            nix::sys::socket::SockType::Raw,
-            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-            nix::sys::socket::SockProtocol::NetlinkRoute,
-        )
-        .map_err(|e| setup_err("opening a netlink socket", std::io::Error::from(e)))?;
-        let handle = rt.block_on(async {
-            // SAFETY: `fd` is a fresh netlink socket whose ownership we pass on.
-            let socket = unsafe { TokioSocket::from_raw_fd(fd.into_raw_fd()) };
-            let (conn, handle, _) = rtnetlink::from_socket(socket);
-            tokio::spawn(conn);
-            handle
-        });
+        let (handle, conn) = connect(&rt)?;
         Ok(Rtnl {
             rt,
             handle,
+            conn,
+            lost: false,
             index: HashMap::new(),
         })
+    }
+
+    /// Runs one request, built by `f` on the current connection. A request
+    /// whose connection failed, or that got no answer in time, is `Lost`
+    /// even if its stream ended cleanly (a change's stream ends without an
+    /// error when the socket dies, which would read as success); the next
+    /// request gets a new connection.
+    fn call<T, Fut>(&mut self, f: impl FnOnce(Handle) -> Fut) -> std::result::Result<T, CallError>
+    where
+        Fut: Future<Output = std::result::Result<T, rtnetlink::Error>>,
+    {
+        if self.lost || self.conn.is_finished() {
+            let (h, c) = connect(&self.rt).map_err(|_| CallError::Lost)?;
+            self.conn.abort();
+            (self.handle, self.conn, self.lost) = (h, c, false);
+        }
+        let fut = f(self.handle.clone());
+        let res = self
+            .rt
+            .block_on(async { tokio::time::timeout(REQUEST_TIMEOUT, fut).await });
+        match res {
+            Ok(r) if !self.conn.is_finished() => r.map_err(CallError::Nl),
+            _ => {
+                self.lost = true;
+                Err(CallError::Lost)
+            }
+        }
     }
 
     fn ifindex(&mut self, name: &str) -> Result<u32> {
         if let Some(i) = self.index.get(name) {
             return Ok(*i);
         }
-        let handle = self.handle.clone();
+        let owned = name.to_string();
         let msg = self
-            .rt
-            .block_on(async {
-                handle
-                    .link()
-                    .get()
-                    .match_name(name.to_string())
-                    .execute()
-                    .try_next()
-                    .await
-            })
+            .call(|h| async move { h.link().get().match_name(owned).execute().try_next().await })
             .map_err(|e| nl_err(Op::Read, format!("looking up {name}"), e))?;
         let index = msg.map(|m| m.header.index).ok_or_else(|| Error {
             op: Op::Read,
             what: format!("looking up {name}"),
             errno: Some(libc::ENODEV),
+            lost: false,
         })?;
         self.index.insert(name.to_string(), index);
         Ok(index)
     }
 
+    async fn set(handle: Handle, msg: LinkMessage) -> std::result::Result<(), rtnetlink::Error> {
+        handle.link().set(msg).execute().await
+    }
+
     /// Runs one link step.
     pub fn run(&mut self, step: &Step) -> Result<()> {
-        let handle = self.handle.clone();
         let res = match step {
             Step::CreateVlan {
                 name,
@@ -178,25 +238,26 @@ impl Rtnl {
                     b = b.mtu(*m);
                 }
                 self.index.remove(name);
-                self.rt.block_on(handle.link().add(b.build()).execute())
+                let msg = b.build();
+                self.call(|h| async move { h.link().add(msg).execute().await })
             }
             Step::SetAlias { name, .. }
             | Step::SetMtu { name, .. }
             | Step::SetUp { name }
             | Step::SetDown { name } => {
                 let msg = link_change(step, self.ifindex(name)?);
-                self.rt.block_on(handle.link().set(msg).execute())
+                self.call(|h| Self::set(h, msg))
             }
             Step::AddAddr { name, addr } => {
                 let i = self.ifindex(name)?;
-                let req = handle.address().add(i, addr.addr(), addr.prefix_len());
-                self.rt.block_on(req.execute())
+                let (a, len) = (addr.addr(), addr.prefix_len());
+                self.call(|h| async move { h.address().add(i, a, len).execute().await })
             }
             Step::DelAddr { name, addr } => {
                 let msg = addr_message(self.ifindex(name)?, addr);
                 // Already gone is what we wanted.
                 gone_is_done(
-                    self.rt.block_on(handle.address().del(msg).execute()),
+                    self.call(|h| async move { h.address().del(msg).execute().await }),
                     &[libc::EADDRNOTAVAIL],
                 )
             }
@@ -207,21 +268,21 @@ impl Rtnl {
                 };
                 self.index.remove(name);
                 gone_is_done(
-                    self.rt.block_on(handle.link().del(i).execute()),
+                    self.call(|h| async move { h.link().del(i).execute().await }),
                     &[libc::ENODEV],
                 )
             }
             Step::BridgeVidAdd { bridge, vid } => {
                 let msg = bridge_vid(self.ifindex(bridge)?, *vid);
-                self.rt.block_on(handle.link().set(msg).execute())
+                self.call(|h| Self::set(h, msg))
             }
             Step::BridgeVidDel { bridge, vid } => {
                 let Some(i) = self.ifindex_if_there(bridge)? else {
                     return Ok(());
                 };
-                let req = handle.link().del_with_message(bridge_vid(i, *vid));
+                let msg = bridge_vid(i, *vid);
                 gone_is_done(
-                    self.rt.block_on(req.execute()),
+                    self.call(|h| async move { h.link().del_with_message(msg).execute().await }),
                     &[libc::ENOENT, libc::ENODEV],
                 )
             }
@@ -230,6 +291,7 @@ impl Rtnl {
                     op: Op::Change,
                     what: format!("{other}: not a netlink step"),
                     errno: None,
+                    lost: false,
                 });
             }
         };
@@ -268,13 +330,30 @@ fn bridge_vid(index: u32, vid: u16) -> LinkMessage {
 
 /// A deletion that finds its object already gone (`errnos`) succeeded.
 fn gone_is_done(
-    res: std::result::Result<(), rtnetlink::Error>,
+    res: std::result::Result<(), CallError>,
     errnos: &[i32],
-) -> std::result::Result<(), rtnetlink::Error> {
+) -> std::result::Result<(), CallError> {
     match res {
-        Err(e) if errno_of(&e).is_some_and(|n| errnos.contains(&n)) => Ok(()),
+        Err(e) if call_errno(&e).is_some_and(|n| errnos.contains(&n)) => Ok(()),
         r => r,
     }
+}
+
+/// One netlink socket and its connection task on `rt`.
+fn connect(rt: &tokio::runtime::Runtime) -> Result<(Handle, tokio::task::JoinHandle<()>)> {
+    let fd = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Netlink,
+        nix::sys::socket::SockType::Raw,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        nix::sys::socket::SockProtocol::NetlinkRoute,
+    )
+    .map_err(|e| setup_err("opening a netlink socket", std::io::Error::from(e)))?;
+    Ok(rt.block_on(async {
+        // SAFETY: `fd` is a fresh netlink socket whose ownership we pass on.
+        let socket = unsafe { TokioSocket::from_raw_fd(fd.into_raw_fd()) };
+        let (conn, handle, _) = rtnetlink::from_socket(socket);
+        (handle, tokio::spawn(conn))
+    }))
 }
 
 fn errno_of(e: &rtnetlink::Error) -> Option<i32> {
@@ -300,13 +379,10 @@ fn addr_message(index: u32, addr: &IpNet) -> AddressMessage {
 impl Rtnl {
     /// Every link and address, and the own VLAN lists of filtering bridges.
     pub fn observe(&mut self) -> Result<Observed> {
-        let handle = self.handle.clone();
         let (links, addrs) = self
-            .rt
-            .block_on(async {
-                let links: Vec<LinkMessage> = handle.link().get().execute().try_collect().await?;
-                let addrs: Vec<AddressMessage> =
-                    handle.address().get().execute().try_collect().await?;
+            .call(|h| async move {
+                let links: Vec<LinkMessage> = h.link().get().execute().try_collect().await?;
+                let addrs: Vec<AddressMessage> = h.address().get().execute().try_collect().await?;
                 Ok::<_, rtnetlink::Error>((links, addrs))
             })
             .map_err(|e| nl_err(Op::Read, "reading interfaces and addresses", e))?;
@@ -321,10 +397,8 @@ impl Rtnl {
         // The bridge's own VLAN list costs a dump; only filtering bridges need it.
         if obs.links.iter().any(|l| l.vlan_filtering == Some(true)) {
             let msgs: Vec<LinkMessage> = self
-                .rt
-                .block_on(async {
-                    handle
-                        .link()
+                .call(|h| async move {
+                    h.link()
                         .get()
                         .set_filter_mask(AddressFamily::Bridge, vec![LinkExtentMask::Brvlan])
                         .execute()

@@ -7,7 +7,7 @@ use crate::error::{Error, Result, run_result};
 use crate::exec::{self, Host, Scope};
 use crate::firewall::{Backend, Read};
 use crate::hookdata::HookNetwork;
-use crate::log::Log;
+use crate::log::{Event, Level, Log};
 use crate::model::Observed;
 use crate::plan::{self, Plan, Problem, Step};
 use crate::state::{BridgeVid, Outcome, RunDir, RunOp, RunResult, now};
@@ -83,13 +83,25 @@ pub fn up(
     for n in &plan.notes {
         log.info(n);
     }
+    let created: Vec<&str> = plan.steps.iter().filter_map(Step::created_link).collect();
     let mut actions = Vec::new();
     exec::apply(host, &plan.steps, |s| {
-        log.info(&s.to_string());
+        match s {
+            Step::CreateVlan { .. } => log.event(Event::Created, Level::Info, &s.to_string()),
+            // Marking a VLAN this run did not create is adopting it.
+            Step::SetAlias { name, .. } if !created.contains(&name.as_str()) => {
+                log.event(Event::Adopted, Level::Info, &format!("adopt {name}: {s}"))
+            }
+            _ => log.info(&s.to_string()),
+        }
         actions.push(s.clone());
     })?;
     if actions.is_empty() {
-        log.info("nothing to do: everything is as configured");
+        log.event(
+            Event::Unchanged,
+            Level::Info,
+            "nothing to do: everything is as configured",
+        );
     }
     let mut vids_added = recorded_vids(rundir.read(&net.name));
     for s in &actions {
@@ -138,9 +150,19 @@ pub fn down(
     let plan = plan_down(network, &obs, rundir);
     let mut actions = Vec::new();
     exec::teardown(host, &plan.steps, |s| {
-        log.info(&s.to_string());
+        match s {
+            Step::DeleteLink { .. } => log.event(Event::Removed, Level::Info, &s.to_string()),
+            _ => log.info(&s.to_string()),
+        }
         actions.push(s.clone());
     })?;
+    if actions.is_empty() {
+        log.event(
+            Event::Unchanged,
+            Level::Info,
+            "nothing to do: nothing of this network's is left",
+        );
+    }
     Ok(Done::of(actions))
 }
 

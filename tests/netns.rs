@@ -375,6 +375,143 @@ fn run_as_a_libvirt_hook_path() {
     assert!(text(&o.stderr).contains("expected 4 arguments"));
 }
 
+#[test]
+#[ignore = "needs root"]
+fn a_run_dir_or_config_that_is_not_roots_alone_is_refused_softly() {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    let ns = Ns::new("rundir");
+    ns.bridge("own0", Some("net-hook:1_provider"));
+    let xml = hookdata("1_provider_stopped_end.xml");
+    let stopped = |ns: &Ns| ns.hook(&["1_provider", "stopped", "end", "-"], &xml);
+    let run = ns.run_dir();
+    let elsewhere = ns.dir.path().join("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+
+    // Fail-soft: exit 0, the reason names the path and the fix, nothing changes.
+    ns.config(CONFIG);
+    let cases: [(&str, &dyn Fn()); 3] = [
+        ("it is a symlink (to ", &|| {
+            symlink(&elsewhere, &run).unwrap()
+        }),
+        ("owned by uid 65534, not root", &|| {
+            fs::create_dir(&run).unwrap();
+            nix_chown(&run, 65534);
+        }),
+        ("writable by group or others (mode 775)", &|| {
+            fs::create_dir(&run).unwrap();
+            fs::set_permissions(&run, fs::Permissions::from_mode(0o775)).unwrap();
+        }),
+    ];
+    for (why, plant) in cases {
+        plant();
+        let o = stopped(&ns);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{err}");
+        assert!(
+            err.contains(&format!("refusing {}: {why}", run.display()))
+                && err.contains("fail-soft"),
+            "{why}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "said once: {err}");
+        assert!(ns.exists("own0"), "nothing changes without the lock");
+        assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0);
+        // Strict: the same line, as libvirt's error.
+        ns.config(STRICT);
+        let o = stopped(&ns);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(
+            err.starts_with("net-hook: network \"1_provider\": refusing ")
+                && err.lines().count() == 1,
+            "{err}"
+        );
+        ns.config(CONFIG);
+        let _ = fs::remove_file(&run);
+        let _ = fs::remove_dir_all(&run);
+    }
+    // A symlink planted as a record is replaced, its target left alone.
+    fs::create_dir_all(run.join("networks")).unwrap();
+    let target = ns.dir.path().join("precious");
+    fs::write(&target, "keep").unwrap();
+    symlink(&target, run.join("networks/1_provider.toml")).unwrap();
+    let o = stopped(&ns);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(!ns.exists("own0"));
+    assert_eq!(fs::read_to_string(&target).unwrap(), "keep");
+    assert!(
+        ns.record("1_provider")
+            .unwrap()
+            .contains("op = \"stopped\"")
+    );
+
+    // A record that cannot be written is reported, not fatal.
+    fs::remove_file(run.join("networks/1_provider.toml")).unwrap();
+    fs::write(run.join("networks/1_provider.toml"), "").unwrap();
+    fs::set_permissions(run.join("networks"), fs::Permissions::from_mode(0o777)).unwrap();
+    ns.bridge("own1", Some("net-hook:1_provider"));
+    let o = stopped(&ns);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("refusing") && err.contains("networks: writable by group"),
+        "{err}"
+    );
+    fs::set_permissions(run.join("networks"), fs::Permissions::from_mode(0o755)).unwrap();
+
+    // The config: a symlink in its place, or a directory others can write.
+    let real = ns.dir.path().join("real.toml");
+    fs::write(&real, STRICT).unwrap();
+    let cfg = ns.dir.path().join("net-hook.toml");
+    fs::remove_file(&cfg).unwrap();
+    symlink(&real, &cfg).unwrap();
+    ns.bridge("own2", Some("net-hook:1_provider"));
+    let o = stopped(&ns);
+    let err = text(&o.stderr);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "an untrusted strict is not trusted: {err}"
+    );
+    assert!(
+        err.contains("it is a symlink, which net-hook does not follow"),
+        "{err}"
+    );
+    assert!(ns.exists("own2"));
+    // ...which does not concern a network the file cannot name.
+    let o = ns.hook(
+        &["2_other", "stopped", "end", "-"],
+        &xml.replace("1_provider", "2_other"),
+    );
+    assert!(
+        o.status.success() && o.stderr.is_empty(),
+        "{}",
+        text(&o.stderr)
+    );
+    fs::remove_file(&cfg).unwrap();
+    ns.config(CONFIG);
+    fs::set_permissions(ns.dir.path(), fs::Permissions::from_mode(0o775)).unwrap();
+    let o = stopped(&ns);
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(&format!(
+            "refusing config {}: writable by group",
+            ns.dir.path().display()
+        )),
+        "{err}"
+    );
+    assert!(ns.exists("own2"));
+    fs::set_permissions(ns.dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+fn nix_chown(p: &std::path::Path, uid: u32) {
+    let c = Command::new("chown")
+        .arg(uid.to_string())
+        .arg(p)
+        .status()
+        .unwrap();
+    assert!(c.success());
+}
+
 /// The recorded `started` input with net-hook's element in `<metadata>`.
 fn started_with_metadata(element: &str) -> String {
     let xml = started_xml();

@@ -1,7 +1,6 @@
 //! Reading the file, and refusing one that somebody other than root could
 //! have written.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use toml::de::DeTable;
@@ -42,9 +41,10 @@ fn load_inner(path: &Path, prescan: Option<&str>) -> Result<Loaded> {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Loaded::Missing),
+    let root = nix::unistd::geteuid().is_root();
+    let (mut file, insecure) = match open_checked(path, root) {
+        Ok(Some(opened)) => opened,
+        Ok(None) => return Ok(Loaded::Missing),
         Err(e) => return Err(read_err(e)),
     };
     if let Some(network) = prescan {
@@ -54,21 +54,81 @@ fn load_inner(path: &Path, prescan: Option<&str>) -> Result<Loaded> {
         }
         file.rewind().map_err(read_err)?;
     }
-    let mut insecure = None;
-    if nix::unistd::geteuid().is_root() {
-        let meta = file.metadata().map_err(read_err)?;
-        insecure = check_secure(path, meta.uid(), meta.mode()).err();
-        if insecure.is_none()
-            && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-        {
-            // Whoever can write the directory can replace the file.
-            let dmeta = std::fs::metadata(dir).map_err(read_err)?;
-            insecure = check_secure(dir, dmeta.uid(), dmeta.mode()).err();
-        }
-    }
     let mut text = String::new();
     file.read_to_string(&mut text).map_err(read_err)?;
     Ok(Loaded::Text { text, insecure })
+}
+
+const FIX_REPLACE: &str = "put the file itself there (root-owned, mode 0644)";
+
+/// Opens the config relative to its directory, both on descriptors, so the
+/// checks judge exactly what is read (no check-then-open race). As root
+/// (`check`) the file must be a regular file, not a symlink, and neither it
+/// nor its directory writable by anyone but root; the verdict on
+/// ownership and mode comes back with the open file. `None`: no such file.
+fn open_checked(
+    path: &Path,
+    check: bool,
+) -> std::io::Result<Option<(std::fs::File, Option<Error>)>> {
+    use nix::errno::Errno;
+    use nix::fcntl::{OFlag, open, openat};
+    use nix::sys::stat::{Mode, fstat};
+    let io = |e: Errno| std::io::Error::from_raw_os_error(e as i32);
+    let Some(name) = path.file_name() else {
+        return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let dfd = match open(
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(None),
+        Err(e) => return Err(io(e)),
+    };
+    let mut flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
+    if check {
+        flags |= OFlag::O_NOFOLLOW;
+    }
+    let fd = match openat(&dfd, name, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(None),
+        Err(Errno::ELOOP) if check => {
+            // Read through it only to see whether it names the network (an
+            // untrusted file that cannot is equally not ours); never trusted.
+            let fd = openat(&dfd, name, flags - OFlag::O_NOFOLLOW, Mode::empty()).map_err(io)?;
+            let why = Error::Insecure {
+                path: path.to_path_buf(),
+                why: "it is a symlink, which net-hook does not follow as root".into(),
+                fix: FIX_REPLACE,
+            };
+            return Ok(Some((std::fs::File::from(fd), Some(why))));
+        }
+        Err(e) => return Err(io(e)),
+    };
+    let mut insecure = None;
+    if check {
+        let st = fstat(&fd).map_err(io)?;
+        insecure = if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            Some(Error::Insecure {
+                path: path.to_path_buf(),
+                why: "not a regular file".into(),
+                fix: FIX_REPLACE,
+            })
+        } else {
+            check_secure(path, st.st_uid, st.st_mode).err()
+        };
+        if insecure.is_none() {
+            // Whoever can write the directory can replace the file.
+            let dst = fstat(&dfd).map_err(io)?;
+            insecure = check_secure(dir, dst.st_uid, dst.st_mode).err();
+        }
+    }
+    Ok(Some((std::fs::File::from(fd), insecure)))
 }
 
 /// [`load`] for commands that need the file: missing or insecure is an error.
@@ -110,5 +170,6 @@ pub fn check_secure(path: &Path, uid: u32, mode: u32) -> Result<()> {
     Err(Error::Insecure {
         path: path.to_path_buf(),
         why,
+        fix: "fix with `chown root:root` and `chmod go-w`",
     })
 }

@@ -127,8 +127,12 @@ pub enum Error {
     #[error("cannot read config {}: {source}; create it or pass --config", path.display())]
     Read { path: PathBuf, source: io::Error },
 
-    #[error("refusing config {}: {why}; fix with `chown root:root` and `chmod go-w`", path.display())]
-    Insecure { path: PathBuf, why: String },
+    #[error("refusing config {}: {why}; {fix}", path.display())]
+    Insecure {
+        path: PathBuf,
+        why: String,
+        fix: &'static str,
+    },
 
     /// The network's libvirt `<metadata>` form is invalid; each error names
     /// the network and the element or attribute.

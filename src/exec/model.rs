@@ -13,6 +13,10 @@ use crate::plan::Step;
 pub enum Fault {
     /// The kernel refuses (netlink).
     Errno(i32),
+    /// The answer is lost after the kernel carried the step out.
+    Lost,
+    /// The request is lost before the kernel saw it.
+    LostUnsent,
     /// The firewall program exits non-zero.
     Exit(i32),
     /// The firewall program cannot be started.
@@ -48,6 +52,14 @@ impl Model {
                 op: netlink::Op::Change,
                 what,
                 errno: Some(errno),
+                lost: false,
+            }
+            .into(),
+            Fault::Lost | Fault::LostUnsent => netlink::Error {
+                op: netlink::Op::Change,
+                what,
+                errno: None,
+                lost: true,
             }
             .into(),
             Fault::Exit(code) => firewall::Error::Failed {
@@ -274,6 +286,7 @@ fn errno(name: &str, e: i32) -> HostError {
         op: netlink::Op::Change,
         what: name.into(),
         errno: Some(e),
+        lost: false,
     }
     .into()
 }
@@ -300,6 +313,10 @@ impl Host for Model {
             .fail_at
             .is_some_and(|f| n == f || (self.fail_after && n > f));
         if failing {
+            if self.fault == Fault::Lost {
+                // The worst case: the kernel did it, the answer was lost.
+                let _ = self.apply(step);
+            }
             return Err(self.injected(step));
         }
         self.apply(step)
