@@ -126,7 +126,7 @@ snapshot() {
     ip -br addr | sort
     iptables -w -t nat -S
     ip6tables -w -t nat -S 2>&1
-    nft list ruleset | sed -E 's/counter packets [0-9]+ bytes [0-9]+//'
+    nft list ruleset 2>/dev/null | sed -E 's/counter packets [0-9]+ bytes [0-9]+//'
     cat "$fault/zones"
 }
 
