@@ -21,8 +21,10 @@ boot_prepare() {
     BOOT_KERNEL=$(boot_kernel) || boot_die "no kernel /boot/vmlinuz-*-amd64"
     BOOT_INITRD=/boot/initrd.img-${BOOT_KERNEL##*/vmlinuz-}
     [[ -r $BOOT_INITRD ]] || boot_die "no initramfs $BOOT_INITRD (update-initramfs -c -k ${BOOT_KERNEL##*/vmlinuz-})"
-    mkdir -p "$results/share/tier" "$results/share/out" "$results/share/debs/2"
-    install -m 0644 "$here/guest.sh" "$here/../lib.sh" "$here/../udp-probe.py" "$results/share/tier/"
+    mkdir -p "$results/share/tier/tests/vm" "$results/share/out" "$results/share/debs/2"
+    install -m 0644 "$here/guest.sh" "$here/../lib.sh" "$results/share/tier/"
+    # lib.sh finds it under NET_HOOK_REPO (the tier/ dir in the guest).
+    install -m 0644 "$here/../udp-probe.py" "$results/share/tier/tests/vm/"
     [[ -z $deb2 ]] || cp "$deb2" "$results/share/debs/2/"
     qemu-img create -q -f qcow2 -F raw -b "$image" "$results/disk.qcow2" || boot_die "qemu-img create failed"
 }
