@@ -298,6 +298,9 @@ s_fw() {
     t_eq "s5: virbr1.104 is in the configured zone (libvirt)" libvirt "$(firewall-cmd --get-zone-of-interface=virbr1.104 2>&1)"
     t_eq "s5: the exemption is in place, once" 1 "$(exemption_count)"
     vm_udp_peers
+    # virbr1 runs STP: a new port forwards only after its learning phase.
+    vm_wait 30 sh -c 'for p in c0p s0p; do [ "$(cat /sys/class/net/$p/brport/state)" = 3 ] || exit 1; done' ||
+        vm_note "s5: the bridge ports did not reach forwarding in 30 s"
     t_eq "s5: a client on virbr1 reaches the server on VLAN 104 with its own address" 10.12.5.20 "$(vm_seen_source)"
     for how in "firewall-cmd --reload" "systemctl restart firewalld"; do
         t0=$(vm_uptime)
