@@ -39,3 +39,41 @@ ensure_vng() {
     say "installing virtme-ng (PyPI)"
     python3 -m pip install -q virtme-ng
 }
+
+# debian_mirror: the Debian archive this machine's apt uses (the first
+# "deb" URI of a non-security Debian suite in its sources), for debootstrap.
+# NET_HOOK_DEBIAN_MIRROR overrides it. Non-zero if none is found.
+debian_mirror() {
+    if [[ -n ${NET_HOOK_DEBIAN_MIRROR:-} ]]; then
+        echo "$NET_HOOK_DEBIAN_MIRROR"
+        return 0
+    fi
+    local uri
+    # deb822 (.sources) stanzas, then one-line (.list) entries: deb [opts] URI SUITE ...
+    uri=$({
+        cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '
+            function flush() { if (types ~ /(^| )deb( |$)/ && suites ~ /bookworm|trixie|stable|testing|sid/ &&
+                suites !~ /-security/ && enabled !~ /no/ && uris != "") { split(uris, u, " "); print u[1] }
+                types = suites = uris = enabled = "" }
+            /^[ \t]*$/ { flush(); next }
+            /^Types:/ { types = $0; sub(/^Types: */, "", types) }
+            /^Suites:/ { suites = $0; sub(/^Suites: */, "", suites) }
+            /^URIs:/ { uris = $0; sub(/^URIs: */, "", uris) }
+            /^Enabled:/ { enabled = $0 }
+            END { flush() }'
+        cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | awk '$1 == "deb" {
+            i = 2; if ($2 ~ /^\[/) { while (i < NF && $i !~ /\]$/) i++; i++ }
+            if ($(i + 1) ~ /bookworm|trixie|stable|testing|sid/ && $(i + 1) !~ /-security/) print $i }'
+    } | sed -n 1p)
+    [[ -n $uri ]] || return 1
+    echo "${uri%/}"
+}
+
+# boot_kernel: the Debian kernel the VM tiers boot: NET_HOOK_VM_KERNEL, else
+# the newest /boot/vmlinuz-*-amd64.
+boot_kernel() {
+    local k=${NET_HOOK_VM_KERNEL:-}
+    [[ -n $k ]] || k=$(find /boot -maxdepth 1 -name 'vmlinuz-*-amd64' 2>/dev/null | sort -V | tail -n 1)
+    [[ -n $k && -f $k ]] || return 1
+    echo "$k"
+}
