@@ -146,7 +146,7 @@ fn recorded_started_input_plans_the_runbook_gateway() {
 /// recordings come from tests/vm/scenarios/metadata.sh.
 #[test]
 fn recorded_metadata_reaches_start_started_and_stopped() {
-    let versions = ["libvirt-9.0"];
+    let versions = ["libvirt-9.0", "libvirt-11.3"];
     for v in versions {
         let dir = common::hookdata_dir().with_file_name(v);
         for op in ["start_begin", "started_begin", "stopped_end"] {
