@@ -165,3 +165,40 @@ fn recorded_metadata_reaches_start_started_and_stopped() {
         }
     }
 }
+
+/// The qemu hook's input from libvirt 9.0 for xml-templates/routed-demo.xml
+/// in both tap modes (tests/vm/scenarios/record-qemu-hookdata.sh): every op
+/// names the domain and shows its routed interface, its tap named except at
+/// `release` of a tap libvirt made.
+#[test]
+fn recorded_qemu_hook_input_shows_the_routed_interface() {
+    let dir = common::hookdata_dir().with_file_name("qemu-9.0");
+    let ops = [
+        "prepare begin",
+        "start begin",
+        "started begin",
+        "reconnect begin",
+        "stopped end",
+        "release end",
+    ];
+    for mode in ["managed", "precreated"] {
+        for op in ops {
+            let base = format!("routed-demo_{}_{mode}", op.replace(' ', "_"));
+            let argv = fs::read_to_string(dir.join(format!("{base}.argv"))).unwrap();
+            assert_eq!(argv, format!("routed-demo {op} -\n"), "{base}");
+            let xml = fs::read_to_string(dir.join(format!("{base}.xml"))).unwrap();
+            let d = net_hook::domaindata::parse(&xml).unwrap_or_else(|e| panic!("{base}: {e}"));
+            assert_eq!(d.name, "routed-demo");
+            assert_eq!(d.interfaces.len(), 1, "{base}");
+            let i = &d.interfaces[0];
+            // Seen on 9.0: by `release`, libvirt has dropped the name of a tap
+            // it created from the live XML; the config must name it.
+            let gone = op == "release end" && mode == "managed";
+            let want = (!gone).then_some("tap-routed-demo");
+            assert_eq!(i.tap.as_deref(), want, "{base}");
+            assert_eq!(i.precreated, mode == "precreated", "{base}");
+            assert_eq!(i.mac.as_deref(), Some("52:54:00:1e:10:0a"));
+            assert_eq!((i.model.as_deref(), i.queues), (Some("virtio"), 1));
+        }
+    }
+}
