@@ -97,6 +97,7 @@ t_match "the shipped config configures nothing" 'valid, 0 network' "$(net-hook c
 missing=""
 for f in /usr/share/man/man1/net-hook.1.gz /usr/share/man/man1/net-hook-reconcile.1.gz \
     /usr/share/man/man1/net-hook-teardown.1.gz /usr/share/man/man1/net-hook-config-check.1.gz \
+    /usr/share/man/man1/net-hook-config-export.1.gz \
     /usr/share/bash-completion/completions/net-hook /usr/share/zsh/vendor-completions/_net-hook \
     /usr/share/fish/vendor_completions.d/net-hook.fish /usr/share/doc/net-hook/copyright \
     /usr/share/doc/net-hook/README.md.gz /usr/share/doc/net-hook/README.Debian.gz "$unit"; do
@@ -104,7 +105,7 @@ for f in /usr/share/man/man1/net-hook.1.gz /usr/share/man/man1/net-hook-reconcil
 done
 ls /usr/share/doc/net-hook/changelog*.gz >/dev/null 2>&1 || missing+="changelog "
 t_check "man pages, completions, docs and the unit are installed" "$missing"
-t_eq "one man page per command and subcommand" 11 "$(ls /usr/share/man/man1/net-hook*.1.gz | wc -l)"
+t_eq "one man page per command and subcommand" 12 "$(ls /usr/share/man/man1/net-hook*.1.gz | wc -l)"
 
 # systemd is not PID 1 in the VM: verify the unit statically.
 out=$(systemd-analyze verify "$unit" 2>&1)
