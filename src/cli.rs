@@ -16,6 +16,16 @@ use crate::install;
 /// then execs `net-hook-virt` for the commands that need libvirt.
 pub type Connector<'a> = &'a dyn Fn(&str) -> Result<Box<dyn Libvirt>>;
 
+/// What only `net-hook-virt` has: libvirt, and the system bus.
+pub struct Companion<'a> {
+    pub connect: Connector<'a>,
+    /// Subscribes to firewalld's reload and restart signals.
+    pub firewalld_events: &'a dyn Fn() -> std::result::Result<
+        Box<dyn commands::firewalld_reload::Events>,
+        commands::firewalld_reload::Error,
+    >,
+}
+
 const COMPANION: &str = "net-hook-virt";
 const COMPANION_LIBEXEC: &str = "/usr/libexec/net-hook/net-hook-virt";
 
@@ -143,6 +153,20 @@ enum Command {
         #[command(flatten)]
         libvirt: LibvirtArgs,
     },
+    /// Reconcile now and again after every firewalld reload or restart;
+    /// runs until stopped.
+    ///
+    /// What net-hook-firewalld-reload.service runs: `firewall-cmd --reload`
+    /// and a firewalld restart drop the VLANs' runtime zones (and, with some
+    /// backends, the exemption) without running any hook. It listens on the
+    /// system bus for firewalld's `Reloaded` signal and its name changing
+    /// owner, waits until they have been quiet for 2 s (libvirt rebuilds its
+    /// own rules meanwhile), then reconciles. Exit status: 1 when the bus is
+    /// lost (the service restarts it), 2 could not run.
+    FirewalldReload {
+        #[command(flatten)]
+        libvirt: LibvirtArgs,
+    },
 }
 
 #[derive(clap::Args)]
@@ -169,7 +193,7 @@ enum ConfigCommand {
     },
 }
 
-pub fn main(args: Vec<OsString>, connector: Option<Connector>) -> u8 {
+pub fn main(args: Vec<OsString>, companion: Option<&Companion>) -> u8 {
     let cli = match Cli::try_parse_from(args.iter()) {
         Ok(c) => c,
         Err(e) => {
@@ -216,9 +240,13 @@ pub fn main(args: Vec<OsString>, connector: Option<Connector>) -> u8 {
             (false, None) => Err(Error::Usage("name a network, or pass --all".into())),
         }),
         cmd => {
-            let Some(connector) = connector else {
+            let Some(companion) = companion else {
                 return exec_companion(&args);
             };
+            if let Command::FirewalldReload { libvirt } = &cmd {
+                return firewalld_reload(&paths, companion, &libvirt.connect);
+            }
+            let connector = companion.connect;
             let (uri, hooks_dir) = match &cmd {
                 Command::Check {
                     libvirt, hooks_dir, ..
@@ -293,6 +321,60 @@ fn libvirt_command(cx: &Ctx, cmd: Command) -> u8 {
             Err(e) => fail(&e),
         },
         _ => fail(&Error::Usage("not a libvirt command".into())),
+    }
+}
+
+fn firewalld_reload(paths: &Paths, companion: &Companion, uri: &str) -> u8 {
+    use commands::firewalld_reload as fr;
+    let mut events = match (companion.firewalld_events)() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("net-hook: {e}");
+            return 2;
+        }
+    };
+    println!("net-hook: listening for firewalld's reloads and restarts on the system bus");
+    let mut reconcile = |why: &str| {
+        let lv = match (companion.connect)(uri) {
+            Ok(l) => l,
+            Err(e) => {
+                println!("net-hook: reconcile after {why}: {e}");
+                return;
+            }
+        };
+        let cx = Ctx {
+            config: &paths.config,
+            run_dir: &paths.run_dir,
+            hooks_dir: PathBuf::from(install::DEFAULT_HOOKS_DIR),
+            libvirt: lv.as_ref(),
+        };
+        match commands::reconcile::run(&cx, false) {
+            Ok((lines, failures)) => {
+                let n = lines.len();
+                for l in lines {
+                    println!("net-hook: reconcile after {why}: {l}");
+                }
+                if n == 0 {
+                    println!("net-hook: reconcile after {why}: no configured network is active");
+                }
+                if failures > 0 {
+                    println!(
+                        "net-hook: reconcile after {why}: {failures} network(s) failed (see above)"
+                    );
+                }
+            }
+            Err(e) => println!("net-hook: reconcile after {why}: {e}"),
+        }
+    };
+    let res = fr::run(events.as_mut(), fr::SETTLE, &mut reconcile, &mut |l| {
+        println!("net-hook: {l}")
+    });
+    match res {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("net-hook: {e}");
+            1
+        }
     }
 }
 

@@ -3,6 +3,10 @@
 //! execs this binary for them, so the hook itself never loads libvirt.
 
 use std::process::ExitCode;
+use std::time::Duration;
+
+use net_hook::cli::Companion;
+use net_hook::commands::firewalld_reload as fr;
 
 use net_hook::commands::{Error, Libvirt, NetInfo};
 use net_hook::error::Result;
@@ -79,9 +83,104 @@ fn connect(uri: &str) -> Result<Box<dyn Libvirt>> {
     }))
 }
 
+/// firewalld's signals on the system bus, through zbus on a
+/// current-thread runtime (the library's netlink uses the same tokio).
+struct Firewalld {
+    rt: tokio::runtime::Runtime,
+    stream: futures_util::stream::BoxStream<'static, zbus::Result<zbus::Message>>,
+}
+
+const FIREWALLD: &str = "org.fedoraproject.FirewallD1";
+
+fn bus_err(e: impl std::fmt::Display) -> fr::Error {
+    fr::Error::Bus(e.to_string())
+}
+
+fn firewalld_events() -> std::result::Result<Box<dyn fr::Events>, fr::Error> {
+    use futures_util::StreamExt;
+    use zbus::message::Type;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(bus_err)?;
+    let stream = rt.block_on(async {
+        let conn = zbus::Connection::system().await.map_err(bus_err)?;
+        let reloaded = zbus::MatchRule::builder()
+            .msg_type(Type::Signal)
+            .interface(FIREWALLD)
+            .map_err(bus_err)?
+            .member("Reloaded")
+            .map_err(bus_err)?
+            .build();
+        let owner = zbus::MatchRule::builder()
+            .msg_type(Type::Signal)
+            .sender("org.freedesktop.DBus")
+            .map_err(bus_err)?
+            .interface("org.freedesktop.DBus")
+            .map_err(bus_err)?
+            .member("NameOwnerChanged")
+            .map_err(bus_err)?
+            .add_arg(FIREWALLD)
+            .map_err(bus_err)?
+            .build();
+        let a = zbus::MessageStream::for_match_rule(reloaded, &conn, None)
+            .await
+            .map_err(bus_err)?;
+        let b = zbus::MessageStream::for_match_rule(owner, &conn, None)
+            .await
+            .map_err(bus_err)?;
+        Ok::<_, fr::Error>(futures_util::stream::select(a, b).boxed())
+    })?;
+    Ok(Box::new(Firewalld { rt, stream }))
+}
+
+impl fr::Events for Firewalld {
+    fn next(
+        &mut self,
+        timeout: Option<Duration>,
+    ) -> std::result::Result<Option<fr::Event>, fr::Error> {
+        use futures_util::StreamExt;
+        loop {
+            let next = self.stream.next();
+            let msg = match timeout {
+                None => self.rt.block_on(next),
+                Some(t) => match self.rt.block_on(tokio::time::timeout(t, next)) {
+                    Ok(m) => m,
+                    Err(_) => return Ok(None),
+                },
+            };
+            let msg = match msg {
+                None => return Err(bus_err("the connection closed")),
+                Some(m) => m.map_err(bus_err)?,
+            };
+            let header = msg.header();
+            match header.member().map(|m| m.as_str()) {
+                Some("Reloaded") => return Ok(Some(fr::Event::Reloaded)),
+                Some("NameOwnerChanged") => {
+                    // (name, old owner, new owner): an empty new owner is a stop.
+                    let Ok((_, _, new)) = msg.body().deserialize::<(String, String, String)>()
+                    else {
+                        continue;
+                    };
+                    return Ok(Some(if new.is_empty() {
+                        fr::Event::Stopped
+                    } else {
+                        fr::Event::Started
+                    }));
+                }
+                _ => continue,
+            }
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    let companion = Companion {
+        connect: &connect,
+        firewalld_events: &firewalld_events,
+    };
     ExitCode::from(net_hook::cli::main(
         std::env::args_os().collect(),
-        Some(&connect),
+        Some(&companion),
     ))
 }

@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod check;
 pub mod config;
+pub mod firewalld_reload;
 pub mod hook;
 pub mod install;
 pub mod reconcile;

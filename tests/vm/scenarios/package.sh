@@ -19,6 +19,7 @@ templates=$NET_HOOK_REPO/xml-templates
 conf=/etc/net-hook/net-hook.toml
 entry=/etc/libvirt/hooks/network.d/50-net-hook
 unit=/lib/systemd/system/net-hook-reconcile.service
+fwunit=/lib/systemd/system/net-hook-firewalld-reload.service
 v1=$(dpkg-deb -f "$deb1" Version)
 v2=$(dpkg-deb -f "$deb2" Version)
 vm_note "packages: $v1 ($deb1), $v2 ($deb2)"
@@ -100,12 +101,13 @@ for f in /usr/share/man/man1/net-hook.1.gz /usr/share/man/man1/net-hook-reconcil
     /usr/share/man/man1/net-hook-config-export.1.gz \
     /usr/share/bash-completion/completions/net-hook /usr/share/zsh/vendor-completions/_net-hook \
     /usr/share/fish/vendor_completions.d/net-hook.fish /usr/share/doc/net-hook/copyright \
-    /usr/share/doc/net-hook/README.md.gz /usr/share/doc/net-hook/README.Debian.gz "$unit"; do
+    /usr/share/doc/net-hook/README.md.gz /usr/share/doc/net-hook/README.Debian.gz "$unit" "$fwunit" \
+    /usr/share/man/man1/net-hook-firewalld-reload.1.gz; do
     [[ -e $f ]] || missing+="$f "
 done
 ls /usr/share/doc/net-hook/changelog*.gz >/dev/null 2>&1 || missing+="changelog "
-t_check "man pages, completions, docs and the unit are installed" "$missing"
-t_eq "one man page per command and subcommand" 12 "$(ls /usr/share/man/man1/net-hook*.1.gz | wc -l)"
+t_check "man pages, completions, docs and the units are installed" "$missing"
+t_eq "one man page per command and subcommand" 13 "$(ls /usr/share/man/man1/net-hook*.1.gz | wc -l)"
 
 # systemd is not PID 1 in the VM: verify the unit statically.
 out=$(systemd-analyze verify "$unit" 2>&1)
@@ -115,6 +117,13 @@ t_eq "systemd-analyze verify net-hook-reconcile.service" 0 "$rc"
 t_check "systemd-analyze verify: no complaints about the unit" "$(grep -i 'net-hook' <<<"$out")"
 t_ok "enabled: wanted by libvirtd.service" test -L /etc/systemd/system/libvirtd.service.wants/net-hook-reconcile.service
 t_ok "enabled: wanted by nftables.service" test -L /etc/systemd/system/nftables.service.wants/net-hook-reconcile.service
+out=$(systemd-analyze verify "$fwunit" 2>&1)
+rc=$?
+printf '%s\n' "$out" | _t_diag
+t_eq "systemd-analyze verify net-hook-firewalld-reload.service" 0 "$rc"
+t_check "systemd-analyze verify: no complaints about the firewalld unit" "$(grep -i 'net-hook' <<<"$out")"
+t_ok "enabled: the firewalld listener is wanted by firewalld.service" \
+    test -L /etc/systemd/system/firewalld.service.wants/net-hook-firewalld-reload.service
 
 # Configure 1_provider: edit the one file, as an admin would.
 cat >>"$conf" <<'EOF'
@@ -179,7 +188,7 @@ t_check "purge: no net-hook iptables rules" "$(iptables -w -t nat -S 2>/dev/null
 t_check "purge: no net-hook nftables tables" "$(nft list tables 2>/dev/null | grep net_hook)"
 t_ok "purge: /etc/net-hook is gone" test ! -e /etc/net-hook
 t_ok "purge: /run/net-hook is gone" test ! -e /run/net-hook
-t_ok "purge: the unit is gone" test ! -e "$unit"
+t_ok "purge: the units are gone" test ! -e "$unit" -a ! -e "$fwunit"
 t_check "purge: no enablement symlinks left" "$(find /etc/systemd/system -name 'net-hook*' 2>/dev/null)"
 t_ok "purge: /usr/bin/net-hook and /usr/libexec/net-hook are gone" test ! -e /usr/bin/net-hook -a ! -e /usr/libexec/net-hook
 t_ok "purge: libvirt's network is still up" vm_link_exists virbr1
