@@ -55,6 +55,12 @@ pub const DEFAULT_RUN_DIR: &str = "/run/net-hook";
 /// Runs take milliseconds; this only bounds a stuck holder.
 const LOCK_WAIT: Duration = Duration::from_secs(20);
 
+/// How long a companion command waits. It runs outside libvirt's locks, and
+/// at boot it can queue behind the hooks of every autostarted network and
+/// the firewalld listener, each spawning slow firewall tools: seen to exceed
+/// 20 s on a loaded host, where giving up left the unit failed.
+const COMPANION_LOCK_WAIT: Duration = Duration::from_secs(120);
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
 pub struct BridgeVid {
     pub bridge: String,
@@ -359,13 +365,19 @@ impl RunDir {
         open_in(&root, &self.path, "networks", Kind::Dir, create)
     }
 
-    /// Takes the global lock, waiting up to [`LOCK_WAIT`].
+    /// Takes the global lock for a companion command, waiting up to
+    /// [`COMPANION_LOCK_WAIT`].
     pub fn lock(&self) -> Result<Flock<File>> {
-        self.lock_timed().map(|(l, _)| l)
+        self.lock_within(COMPANION_LOCK_WAIT).map(|(l, _)| l)
     }
 
-    /// [`lock`](Self::lock), and how long it waited for another run.
+    /// Takes the global lock for a hook, waiting up to [`LOCK_WAIT`], and
+    /// says how long it waited for another run.
     pub fn lock_timed(&self) -> Result<(Flock<File>, Duration)> {
+        self.lock_within(LOCK_WAIT)
+    }
+
+    fn lock_within(&self, wait: Duration) -> Result<(Flock<File>, Duration)> {
         let root = self.open_root(true)?.ok_or_else(|| {
             Error::io(
                 format!("opening {}", self.path.display()),
@@ -382,14 +394,14 @@ impl RunDir {
         loop {
             match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
                 Ok(l) => return Ok((l, start.elapsed())),
-                Err((f, Errno::EWOULDBLOCK)) if start.elapsed() < LOCK_WAIT => {
+                Err((f, Errno::EWOULDBLOCK)) if start.elapsed() < wait => {
                     file = f;
                     std::thread::sleep(Duration::from_millis(10));
                 }
                 Err((_, Errno::EWOULDBLOCK)) => {
                     return Err(Error::LockTimeout {
                         path: p.display().to_string(),
-                        secs: LOCK_WAIT.as_secs(),
+                        secs: wait.as_secs(),
                     });
                 }
                 Err((_, e)) => {

@@ -144,7 +144,12 @@ impl fr::Events for Firewalld {
             let next = self.stream.next();
             let msg = match timeout {
                 None => self.rt.block_on(next),
-                Some(t) => match self.rt.block_on(tokio::time::timeout(t, next)) {
+                // The timer must be made inside the runtime: tokio's Sleep
+                // panics when created outside one.
+                Some(t) => match self
+                    .rt
+                    .block_on(async { tokio::time::timeout(t, next).await })
+                {
                     Ok(m) => m,
                     Err(_) => return Ok(None),
                 },

@@ -121,7 +121,7 @@ s_boot3() {
 
     # Scenario 4: nftables' service flushes the whole ruleset on start.
     t_ok "s4: systemctl restart nftables" systemctl restart nftables
-    t_ok "s4: the exemption is back, once, within 30 s" vm_wait 30 exemption_once
+    t_ok "s4: the exemption is back, once, within 120 s" vm_wait 120 exemption_once
     [[ $(exemption_count) == 1 ]] || journalctl -b -q --no-pager -u net-hook-reconcile -n 20 | _t_diag
     vm_check_gateway "s4: after the nftables restart"
 
@@ -308,10 +308,11 @@ s_fw() {
         t0=$(vm_uptime)
         t_ok "s5: $how" $how
         # The listener waits 2 s of quiet, then reconciles; firewall-cmd
-        # itself takes seconds under TCG.
-        t_ok "s5 after $how: virbr1.104 is in zone libvirt within 30 s" vm_wait 30 zone_is libvirt
+        # itself takes seconds under TCG, tens of seconds on a loaded host
+        # (seen: 80 s from the restart to the reconcile done).
+        t_ok "s5 after $how: virbr1.104 is in zone libvirt within 120 s" vm_wait 120 zone_is libvirt
         vm_note "s5 after $how: zone $(firewall-cmd --get-zone-of-interface=virbr1.104 2>&1) after $(vm_since "$t0")s"
-        t_ok "s5 after $how: the exemption is back, once, within 30 s" vm_wait 30 exemption_once
+        t_ok "s5 after $how: the exemption is back, once, within 120 s" vm_wait 120 exemption_once
         vm_note "s5 after $how: exemption count $(exemption_count) after $(vm_since "$t0")s"
         t_eq "s5 after $how: the server still sees the client's address" 10.12.5.20 "$(vm_seen_source)"
     done
