@@ -121,7 +121,7 @@ s_boot3() {
 
     # Scenario 4: nftables' service flushes the whole ruleset on start.
     t_ok "s4: systemctl restart nftables" systemctl restart nftables
-    t_ok "s4: the exemption is back, once, within 120 s" vm_wait 120 exemption_once
+    t_ok "s4: the exemption is back, once, within 30 s" vm_wait 30 exemption_once
     [[ $(exemption_count) == 1 ]] || journalctl -b -q --no-pager -u net-hook-reconcile -n 20 | _t_diag
     vm_check_gateway "s4: after the nftables restart"
 
