@@ -77,3 +77,14 @@ boot_kernel() {
     [[ -n $k && -f $k ]] || return 1
     echo "$k"
 }
+
+# release_build: `cargo build --release --locked`, then the hook binary
+# (net-hook) linked again as a static PIE. libvirt runs it for every network
+# event and the dynamic loader was most of its cost (BENCHMARKS.md);
+# net-hook-virt links libvirt and stays dynamic. Cargo applies RUSTFLAGS to
+# every binary, so the static link is a `cargo rustc` of that binary alone
+# (a later plain `cargo build --release` links it dynamically again).
+release_build() {
+    cargo build --release --locked "$@"
+    cargo rustc --release --locked --bin net-hook "$@" -- -C target-feature=+crt-static
+}

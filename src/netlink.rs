@@ -1,25 +1,27 @@
-//! The doing half: reads the host and runs plan steps over rtnetlink.
+//! The doing half: reads the host and runs plan steps over netlink
+//! (rtnetlink's messages on a blocking socket).
 //!
 //! The socket is `SOCK_RAW`, not the `SOCK_DGRAM` netlink-sys opens by
 //! default: for netlink the two behave the same, but Debian's libvirtd
 //! AppArmor profile allows only `network netlink raw` to hooks it confines.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::net::IpAddr;
-use std::os::fd::{FromRawFd, IntoRawFd};
 use std::time::Duration;
 
-use futures_util::TryStreamExt;
 use ipnet::IpNet;
+use rtnetlink::packet_core::{
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkBuffer, NetlinkMessage,
+    NetlinkPayload,
+};
 use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
 use rtnetlink::packet_route::link::{
     AfSpecBridge, BridgeVlanInfoFlags, InfoBridge, InfoData, InfoKind, InfoVlan, LinkAttribute,
     LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
 };
-use rtnetlink::sys::TokioSocket;
-use rtnetlink::{AddressMessageBuilder, Handle, LinkBridgeVlan, LinkUnspec, LinkVlan};
+use rtnetlink::{AddressMessageBuilder, LinkBridgeVlan, LinkUnspec, LinkVlan};
 
 use crate::model::{Addr, Link, LinkKind, Observed};
 use crate::plan::Step;
@@ -104,29 +106,31 @@ impl Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// One blocking netlink socket, a request at a time.
+///
+/// rtnetlink builds and parses the messages; the transport is a plain
+/// blocking socket rather than rtnetlink's async connection: the hook sends
+/// one request and waits for its answer, so an async runtime added only
+/// start-up work and syscalls (BENCHMARKS.md measures both).
 pub struct Rtnl {
-    rt: tokio::runtime::Runtime,
-    handle: Handle,
-    /// The connection task: it ends when a send or receive fails, and with
-    /// it every request in flight, whose streams then end as if answered.
-    conn: tokio::task::JoinHandle<()>,
-    /// The last request was lost: reconnect before the next.
-    lost: bool,
+    sock: Option<std::os::fd::OwnedFd>,
+    seq: u32,
+    buf: Vec<u8>,
     index: HashMap<String, u32>,
 }
 
-/// Why a request failed: the kernel said so, or its answer was lost.
+/// Why a request failed: the kernel said so (its errno), or its answer was lost.
 enum CallError {
-    Nl(rtnetlink::Error),
+    Nl(i32),
     Lost,
 }
 
 fn nl_err(op: Op, what: impl Into<String>, e: CallError) -> Error {
     match e {
-        CallError::Nl(e) => Error {
+        CallError::Nl(errno) => Error {
             op,
             what: what.into(),
-            errno: errno_of(&e),
+            errno: Some(errno),
             lost: false,
         },
         CallError::Lost => Error {
@@ -150,77 +154,172 @@ fn setup_err(what: &str, e: std::io::Error) -> Error {
 /// The errno of a kernel's refusal, for the `Err(e) if ...` arms.
 fn call_errno(e: &CallError) -> Option<i32> {
     match e {
-        CallError::Nl(e) => errno_of(e),
+        CallError::Nl(e) => Some(*e),
         CallError::Lost => None,
     }
 }
 
+/// What a request expects back.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reply {
+    /// A change: the kernel's ACK (or its refusal).
+    Ack,
+    /// A lookup: one message (or a refusal).
+    One,
+    /// A dump: messages up to `NLMSG_DONE`.
+    Dump,
+}
+
+/// Receive buffer: the kernel sizes dump datagrams to fit 32 KiB.
+const RECV_BUF: usize = 64 * 1024;
+
 impl Rtnl {
-    /// A current-thread runtime and one netlink socket: built only when a
-    /// managed network needs them.
+    /// One netlink socket: opened only when a managed network needs it.
     pub fn open() -> Result<Rtnl> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()
-            .map_err(|e| setup_err("starting the netlink runtime", e))?;
-        let (handle, conn) = connect(&rt)?;
-        Ok(Rtnl {
-            rt,
-            handle,
-            conn,
-            lost: false,
+        let mut r = Rtnl {
+            sock: None,
+            seq: 0,
+            buf: vec![0; RECV_BUF],
             index: HashMap::new(),
-        })
+        };
+        r.sock = Some(connect()?);
+        Ok(r)
     }
 
-    /// Runs one request, built by `f` on the current connection. A request
-    /// whose connection failed, or that got no answer in time, is `Lost`
-    /// even if its stream ended cleanly (a change's stream ends without an
-    /// error when the socket dies, which would read as success); the next
-    /// request gets a new connection.
-    fn call<T, Fut>(&mut self, f: impl FnOnce(Handle) -> Fut) -> std::result::Result<T, CallError>
-    where
-        Fut: Future<Output = std::result::Result<T, rtnetlink::Error>>,
-    {
-        if self.lost || self.conn.is_finished() {
-            let (h, c) = connect(&self.rt).map_err(|_| CallError::Lost)?;
-            self.conn.abort();
-            (self.handle, self.conn, self.lost) = (h, c, false);
+    /// Sends `msg` and collects its answer. Any socket error, a timeout or a
+    /// malformed answer makes the request `Lost` (whether a change was
+    /// carried out is unknown) and drops the socket, so no late answer can
+    /// be read as the next request's; the next request opens a new one.
+    fn call(
+        &mut self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+        reply: Reply,
+    ) -> std::result::Result<Vec<RouteNetlinkMessage>, CallError> {
+        let res = self.exchange(msg, flags, reply);
+        if matches!(res, Err(CallError::Lost)) {
+            self.sock = None;
         }
-        let fut = f(self.handle.clone());
-        let res = self
-            .rt
-            .block_on(async { tokio::time::timeout(REQUEST_TIMEOUT, fut).await });
-        match res {
-            Ok(r) if !self.conn.is_finished() => r.map_err(CallError::Nl),
-            _ => {
-                self.lost = true;
-                Err(CallError::Lost)
+        res
+    }
+
+    fn exchange(
+        &mut self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+        reply: Reply,
+    ) -> std::result::Result<Vec<RouteNetlinkMessage>, CallError> {
+        use nix::errno::Errno;
+        use nix::sys::socket::{MsgFlags, recv, send};
+        use std::os::fd::AsRawFd;
+        if self.sock.is_none() {
+            self.sock = Some(connect().map_err(|_| CallError::Lost)?);
+        }
+        let fd = self
+            .sock
+            .as_ref()
+            .map(|s| s.as_raw_fd())
+            .ok_or(CallError::Lost)?;
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        let mut req = NetlinkMessage::from(msg);
+        req.header.flags = flags;
+        req.header.sequence_number = seq;
+        req.finalize();
+        let mut out = vec![0; req.buffer_len()];
+        req.serialize(&mut out);
+        loop {
+            match send(fd, &out, MsgFlags::empty()) {
+                Ok(n) if n == out.len() => break,
+                Err(Errno::EINTR) => continue,
+                _ => return Err(CallError::Lost),
             }
         }
+        let mut got = Vec::new();
+        loop {
+            let n = match recv(fd, &mut self.buf, MsgFlags::MSG_TRUNC) {
+                Ok(n) if n <= self.buf.len() => n,
+                Err(Errno::EINTR) => continue,
+                // A timeout (SO_RCVTIMEO: EAGAIN), an overrun, a truncated datagram.
+                _ => return Err(CallError::Lost),
+            };
+            let mut off = 0;
+            while off < n {
+                let data = &self.buf[off..n];
+                let len = NetlinkBuffer::new_checked(data)
+                    .map(|b| b.length() as usize)
+                    .map_err(|_| CallError::Lost)?;
+                if len == 0 || len > data.len() {
+                    return Err(CallError::Lost);
+                }
+                let m = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[..len])
+                    .map_err(|_| CallError::Lost)?;
+                // Netlink pads each message to 4 bytes.
+                off += (len + 3) & !3;
+                if m.header.sequence_number != seq {
+                    continue;
+                }
+                match m.payload {
+                    NetlinkPayload::Error(e) => {
+                        return match e.code {
+                            Some(c) => Err(CallError::Nl(-c.get())),
+                            None => Ok(got),
+                        };
+                    }
+                    NetlinkPayload::Done(_) => return Ok(got),
+                    NetlinkPayload::InnerMessage(inner) => {
+                        got.push(inner);
+                        if reply == Reply::One {
+                            return Ok(got);
+                        }
+                    }
+                    NetlinkPayload::Overrun(_) => return Err(CallError::Lost),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// A change: sent with `NLM_F_ACK`, done when the kernel acknowledges it.
+    fn change(
+        &mut self,
+        msg: RouteNetlinkMessage,
+        extra: u16,
+    ) -> std::result::Result<(), CallError> {
+        self.call(msg, NLM_F_REQUEST | NLM_F_ACK | extra, Reply::Ack)
+            .map(|_| ())
+    }
+
+    fn dump(
+        &mut self,
+        msg: RouteNetlinkMessage,
+    ) -> std::result::Result<Vec<RouteNetlinkMessage>, CallError> {
+        self.call(msg, NLM_F_REQUEST | NLM_F_DUMP, Reply::Dump)
     }
 
     fn ifindex(&mut self, name: &str) -> Result<u32> {
         if let Some(i) = self.index.get(name) {
             return Ok(*i);
         }
-        let owned = name.to_string();
-        let msg = self
-            .call(|h| async move { h.link().get().match_name(owned).execute().try_next().await })
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        let got = self
+            .call(RouteNetlinkMessage::GetLink(msg), NLM_F_REQUEST, Reply::One)
             .map_err(|e| nl_err(Op::Read, format!("looking up {name}"), e))?;
-        let index = msg.map(|m| m.header.index).ok_or_else(|| Error {
-            op: Op::Read,
-            what: format!("looking up {name}"),
-            errno: Some(libc::ENODEV),
-            lost: false,
-        })?;
+        let index = got
+            .iter()
+            .find_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(l.header.index),
+                _ => None,
+            })
+            .ok_or_else(|| Error {
+                op: Op::Read,
+                what: format!("looking up {name}"),
+                errno: Some(libc::ENODEV),
+                lost: false,
+            })?;
         self.index.insert(name.to_string(), index);
         Ok(index)
-    }
-
-    async fn set(handle: Handle, msg: LinkMessage) -> std::result::Result<(), rtnetlink::Error> {
-        handle.link().set(msg).execute().await
     }
 
     /// Runs one link step.
@@ -238,26 +337,30 @@ impl Rtnl {
                     b = b.mtu(*m);
                 }
                 self.index.remove(name);
-                let msg = b.build();
-                self.call(|h| async move { h.link().add(msg).execute().await })
+                self.change(
+                    RouteNetlinkMessage::NewLink(b.build()),
+                    NLM_F_CREATE | NLM_F_EXCL,
+                )
             }
             Step::SetAlias { name, .. }
             | Step::SetMtu { name, .. }
             | Step::SetUp { name }
             | Step::SetDown { name } => {
                 let msg = link_change(step, self.ifindex(name)?);
-                self.call(|h| Self::set(h, msg))
+                self.change(RouteNetlinkMessage::SetLink(msg), 0)
             }
             Step::AddAddr { name, addr } => {
-                let i = self.ifindex(name)?;
-                let (a, len) = (addr.addr(), addr.prefix_len());
-                self.call(|h| async move { h.address().add(i, a, len).execute().await })
+                let msg = addr_message(self.ifindex(name)?, addr);
+                self.change(
+                    RouteNetlinkMessage::NewAddress(msg),
+                    NLM_F_CREATE | NLM_F_EXCL,
+                )
             }
             Step::DelAddr { name, addr } => {
                 let msg = addr_message(self.ifindex(name)?, addr);
                 // Already gone is what we wanted.
                 gone_is_done(
-                    self.call(|h| async move { h.address().del(msg).execute().await }),
+                    self.change(RouteNetlinkMessage::DelAddress(msg), 0),
                     &[libc::EADDRNOTAVAIL],
                 )
             }
@@ -267,14 +370,16 @@ impl Rtnl {
                     return Ok(());
                 };
                 self.index.remove(name);
+                let mut msg = LinkMessage::default();
+                msg.header.index = i;
                 gone_is_done(
-                    self.call(|h| async move { h.link().del(i).execute().await }),
+                    self.change(RouteNetlinkMessage::DelLink(msg), 0),
                     &[libc::ENODEV],
                 )
             }
             Step::BridgeVidAdd { bridge, vid } => {
                 let msg = bridge_vid(self.ifindex(bridge)?, *vid);
-                self.call(|h| Self::set(h, msg))
+                self.change(RouteNetlinkMessage::SetLink(msg), 0)
             }
             Step::BridgeVidDel { bridge, vid } => {
                 let Some(i) = self.ifindex_if_there(bridge)? else {
@@ -282,7 +387,7 @@ impl Rtnl {
                 };
                 let msg = bridge_vid(i, *vid);
                 gone_is_done(
-                    self.call(|h| async move { h.link().del_with_message(msg).execute().await }),
+                    self.change(RouteNetlinkMessage::DelLink(msg), 0),
                     &[libc::ENOENT, libc::ENODEV],
                 )
             }
@@ -339,28 +444,29 @@ fn gone_is_done(
     }
 }
 
-/// One netlink socket and its connection task on `rt`.
-fn connect(rt: &tokio::runtime::Runtime) -> Result<(Handle, tokio::task::JoinHandle<()>)> {
-    let fd = nix::sys::socket::socket(
-        nix::sys::socket::AddressFamily::Netlink,
-        nix::sys::socket::SockType::Raw,
-        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-        nix::sys::socket::SockProtocol::NetlinkRoute,
+/// A netlink route socket whose receives time out, so that a lost answer
+/// never blocks libvirt (which waits for the hook holding the network's lock).
+fn connect() -> Result<std::os::fd::OwnedFd> {
+    use nix::sys::socket::{
+        AddressFamily as Af, SockFlag, SockProtocol, SockType, setsockopt, socket, sockopt,
+    };
+    let fd = socket(
+        Af::Netlink,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkRoute,
     )
     .map_err(|e| setup_err("opening a netlink socket", std::io::Error::from(e)))?;
-    Ok(rt.block_on(async {
-        // SAFETY: `fd` is a fresh netlink socket whose ownership we pass on.
-        let socket = unsafe { TokioSocket::from_raw_fd(fd.into_raw_fd()) };
-        let (conn, handle, _) = rtnetlink::from_socket(socket);
-        (handle, tokio::spawn(conn))
-    }))
-}
-
-fn errno_of(e: &rtnetlink::Error) -> Option<i32> {
-    match e {
-        rtnetlink::Error::NetlinkError(m) => m.code.map(|c| -c.get()),
-        _ => None,
-    }
+    let t = nix::sys::time::TimeVal::new(REQUEST_TIMEOUT.as_secs() as libc::time_t, 0);
+    setsockopt(&fd, sockopt::ReceiveTimeout, &t)
+        .and_then(|_| setsockopt(&fd, sockopt::SendTimeout, &t))
+        .map_err(|e| {
+            setup_err(
+                "setting the netlink socket's timeout",
+                std::io::Error::from(e),
+            )
+        })?;
+    Ok(fd)
 }
 
 fn addr_message(index: u32, addr: &IpNet) -> AddressMessage {
@@ -379,13 +485,25 @@ fn addr_message(index: u32, addr: &IpNet) -> AddressMessage {
 impl Rtnl {
     /// Every link and address, and the own VLAN lists of filtering bridges.
     pub fn observe(&mut self) -> Result<Observed> {
-        let (links, addrs) = self
-            .call(|h| async move {
-                let links: Vec<LinkMessage> = h.link().get().execute().try_collect().await?;
-                let addrs: Vec<AddressMessage> = h.address().get().execute().try_collect().await?;
-                Ok::<_, rtnetlink::Error>((links, addrs))
+        let read = |e| nl_err(Op::Read, "reading interfaces and addresses", e);
+        let links: Vec<LinkMessage> = self
+            .dump(RouteNetlinkMessage::GetLink(LinkMessage::default()))
+            .map_err(read)?
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(l),
+                _ => None,
             })
-            .map_err(|e| nl_err(Op::Read, "reading interfaces and addresses", e))?;
+            .collect();
+        let addrs: Vec<AddressMessage> = self
+            .dump(RouteNetlinkMessage::GetAddress(AddressMessage::default()))
+            .map_err(read)?
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewAddress(a) => Some(a),
+                _ => None,
+            })
+            .collect();
         let links: Vec<Link> = links.iter().map(parse_link).collect();
         let addrs = addrs.iter().filter_map(parse_addr).collect();
         self.index = links.iter().map(|l| (l.name.clone(), l.index)).collect();
@@ -396,16 +514,19 @@ impl Rtnl {
         };
         // The bridge's own VLAN list costs a dump; only filtering bridges need it.
         if obs.links.iter().any(|l| l.vlan_filtering == Some(true)) {
+            let mut req = LinkMessage::default();
+            req.header.interface_family = AddressFamily::Bridge;
+            req.attributes
+                .push(LinkAttribute::ExtMask(vec![LinkExtentMask::Brvlan]));
             let msgs: Vec<LinkMessage> = self
-                .call(|h| async move {
-                    h.link()
-                        .get()
-                        .set_filter_mask(AddressFamily::Bridge, vec![LinkExtentMask::Brvlan])
-                        .execute()
-                        .try_collect()
-                        .await
+                .dump(RouteNetlinkMessage::GetLink(req))
+                .map_err(|e| nl_err(Op::Read, "reading bridge VLAN lists", e))?
+                .into_iter()
+                .filter_map(|m| match m {
+                    RouteNetlinkMessage::NewLink(l) => Some(l),
+                    _ => None,
                 })
-                .map_err(|e| nl_err(Op::Read, "reading bridge VLAN lists", e))?;
+                .collect();
             for m in &msgs {
                 let is_bridge = obs
                     .link_by_index(m.header.index)
