@@ -1,6 +1,16 @@
-use std::process::ExitCode;
+//! The `net-hook` binary: libvirt's hook, and the companion commands.
+//!
+//! No Rust runtime start-up (`no_main`): libvirt runs this for every network
+//! event, and std's set-up before `main` (probing fds 0-2, reading
+//! /proc/self/maps for the stack guard, a signal stack, SIGPIPE) was a third
+//! of an unmanaged run's syscalls (BENCHMARKS.md). std still works: glibc
+//! hands it argc/argv. The companion commands restore SIGPIPE's handling.
+#![no_main]
 
-fn main() -> ExitCode {
+use std::ffi::c_int;
+
+#[unsafe(no_mangle)]
+pub extern "C" fn main(_argc: c_int, _argv: *const *const std::ffi::c_char) -> c_int {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // Run by libvirt: skip the CLI parser entirely, this is the hot path.
     if args
@@ -14,7 +24,12 @@ fn main() -> ExitCode {
             terminal: false,
         };
         let code = net_hook::hook::run(&args[1..], &paths, net_hook::hook::Mode::Libvirt, input);
-        return ExitCode::from(code);
+        return c_int::from(code);
     }
-    ExitCode::from(net_hook::cli::main(args, None))
+    // As std's runtime does: a closed pipe is an error to report, not a kill.
+    // SAFETY: setting a signal's disposition to SIG_IGN before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    c_int::from(net_hook::cli::main(args, None))
 }
