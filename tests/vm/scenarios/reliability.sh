@@ -161,7 +161,7 @@ nth_call() { lines "$1" "$2" | grep -n -- "$3" | head -1 | cut -d: -f1; }
 # known: the host's state (base or up) as the last fault run saw it; empty
 # when something else may have changed it since.
 known=''
-faults=0 leftovers=0 hangs=0 panics=0 badexit=0 badline=0 noconverge=0
+faults=0 unknown=0 leftovers=0 hangs=0 panics=0 badexit=0 badline=0 noconverge=0
 state_name() { # which known state the host is in: base, up or other
     local s
     s=$(snapshot)
@@ -206,8 +206,16 @@ fault() {
             leftovers=$((leftovers + 1)) problems+="half-applied; "
         fi
     fi
-    # What the run says must be what it did.
-    [[ $st != "$to" || $errs -eq 0 ]] || problems+="reported a failure, but the run was carried out; "
+    # What the run says must be what it did. A teardown step whose answer
+    # was lost may still have been done; saying it is unknown is true.
+    if [[ $st == "$to" && $errs -ne 0 ]]; then
+        if [[ $op == stopped ]] && ! grep 'fail-soft: libvirt keeps\|^net-hook: network "1_provider": \|cannot read config' <<<"$out" |
+            grep -qv 'whether it was done is unknown'; then
+            unknown=$((unknown + 1))
+        else
+            problems+="reported a failure, but the run was carried out; "
+        fi
+    fi
     [[ $st != "$from" || $errs -ne 0 ]] || problems+="reported no failure, but nothing was done; "
     if [[ $st != "$to" ]]; then
         hook "$op" "$sub" >/dev/null 2>&1
@@ -463,21 +471,16 @@ vm_note "count: 32 concurrent stopped: longest run ${longest2} ms"
 
 # Load: a 200-network config, 50 of them with bridges here, started and
 # stopped in turn for a bounded time.
-: >"$extra"
 for i in $(seq 0 199); do
-    cat >>"$extra" <<EOF
-[networks.l$i]
-[[networks.l$i.vlans]]
-id = $((1000 + i))
-name = "l$i.v"
-addresses = ["10.$((64 + i / 100)).$((i % 100)).1/24"]
-EOF
-done
+    printf '[networks.l%s]\n[[networks.l%s.vlans]]\nid = %s\nname = "l%s.v"\naddresses = ["10.%s.%s.1/24"]\n' \
+        "$i" "$i" $((1000 + i)) "$i" $((64 + i / 100)) $((i % 100))
+done >"$extra"
 write_config false "$extra"
+# One ip process for the 50 bridges (each exec is slow under TCG).
 for i in $(seq 0 49); do
-    ip link add "lb$i" type bridge && ip link set "lb$i" up
+    printf 'link add lb%s type bridge\nlink set lb%s up\n' "$i" "$i"
     printf "<network><name>l%s</name><forward mode='nat'/><bridge name='lb%s'/></network>\n" "$i" "$i" >"$work/l$i.xml"
-done
+done | ip -batch - || vm_bail "could not make the load bridges"
 files() { cut -f1 /proc/sys/fs/file-nr; }
 rundir_size() { du -sb "$run" | cut -f1; }
 rounds=0 bad=0 first_ms='' last_ms='' files0='' size0=''
@@ -654,7 +657,7 @@ t_check "no entity was expanded into a name" "$(grep -l 'aaaaaaaaaa\|root:' "$ru
 vm_note "section 4: $(vm_since "$t3")s"
 ;; esac
 
-vm_note "count: $nseries fault series; faults injected $faults (+ $kills SIGKILLs); inputs tried $inputs; leftovers $leftovers; hangs $hangs; panics $panics; bad exits $badexit; bad error lines $badline; no convergence $noconverge"
+vm_note "count: $nseries fault series; faults injected $faults (+ $kills SIGKILLs); inputs tried $inputs; lost answers of steps that were done, reported as unknown $unknown; leftovers $leftovers; hangs $hangs; panics $panics; bad exits $badexit; bad error lines $badline; no convergence $noconverge"
 t_eq "fault runs: no leftovers" 0 "$leftovers"
 t_eq "fault runs: no hangs" 0 "$hangs"
 t_eq "fault runs: no panics" 0 "$panics"
