@@ -449,17 +449,21 @@ concurrent() { # concurrent OP SUBOP: 32 runs at once, 4 per network
     wait
 }
 concurrent started begin
+# Under load a run can wait longer than the lock's 20 s: it does nothing,
+# says so, exits 0 (fail-soft), and leaves the holder's record alone.
+timedout=$(cat "$work"/conc.*.out | grep -c 'another net-hook run held it for')
 t_eq "32 concurrent started: every run exits 0" 32 "$(cat "$work"/conc.*.rc | awk '$1 == 0' | wc -l)"
 longest=$(cat "$work"/conc.*.rc | awk '{ print $2 }' | sort -n | tail -1)
 waited=$(cat "$work"/conc.*.out | sed -n 's/.*waited \([0-9]*\) ms for the lock.*/\1/p' | sort -n | tail -1)
-vm_note "count: 32 concurrent started: longest run ${longest} ms, longest lock wait ${waited:-0} ms (waits under 100 ms are not logged)"
+vm_note "count: 32 concurrent started: longest run ${longest} ms, longest lock wait ${waited:-0} ms (waits under 100 ms are not logged); $timedout timed out on the lock"
 missing=''
 for i in $(seq 0 7); do
     d=$(ip -d addr show dev "brc$i.$((300 + i))" 2>&1)
     grep -q "vlan protocol 802.1Q id $((300 + i)) " <<<"$d" && grep -q "inet 10.200.$i.1/24 " <<<"$d" &&
         grep -q "alias net-hook:c$i" <<<"$d" || missing+="brc$i.$((300 + i)) "
     r=$(cat "$run/networks/c$i.toml" 2>&1)
-    grep -qx 'op = "started"' <<<"$r" && grep -qE '^result = "(ok|unchanged)"$' <<<"$r" || missing+="record c$i; "
+    grep -qx 'op = "started"' <<<"$r" && grep -qE '^result = "(ok|unchanged)"$' <<<"$r" ||
+        missing+="record c$i: $(grep -E '^(op|result|message) = ' <<<"$r" | tr '\n' ' '); "
 done
 t_check "32 concurrent started: each of the 8 VLANs is as configured, each record ok/unchanged" "$missing"
 t_eq "32 concurrent started: exactly one run per network created its VLAN" 8 "$(cat "$work"/conc.*.out | grep -c ': create brc')"
