@@ -335,9 +335,17 @@ fn finish(
     let outcome = ops::outcome(network, op, &res);
     // Recorded before the log is flushed, so that a record that cannot be
     // written is reported with the rest (and never as a strict run's line).
-    // A refused run dir refuses its records too: said once is enough.
+    // A refused run dir refuses its records too: said once is enough. A
+    // run that never got the lock did nothing, and its record would replace
+    // (without the lock) the one of the run that held it, which the next
+    // `stopped` reads to undo bridge VLANs and firewall rules.
     if mode != Mode::DryRun
-        && !matches!(res, Err(Error::State(crate::state::Error::Insecure { .. })))
+        && !matches!(
+            res,
+            Err(Error::State(
+                crate::state::Error::Insecure { .. } | crate::state::Error::LockTimeout { .. }
+            ))
+        )
         && let Some(why) = RunDir::new(&paths.run_dir).try_record(&outcome)
     {
         log.warn(&why);
@@ -375,6 +383,39 @@ fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_that_timed_out_on_the_lock_keeps_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths {
+            config: dir.path().join("net-hook.toml"),
+            run_dir: dir.path().join("run"),
+        };
+        let rd = RunDir::new(&paths.run_dir);
+        let held = crate::state::Outcome {
+            network: "n".into(),
+            op: RunOp::Started,
+            message: "1 change(s)".into(),
+            ..Default::default()
+        };
+        rd.write(&held).unwrap();
+        let timeout = Err(Error::State(crate::state::Error::LockTimeout {
+            path: "lock".into(),
+            secs: 20,
+        }));
+        let mut log = Log::dry_run("n", "started");
+        let rc = finish(
+            &mut log,
+            &paths,
+            "n",
+            RunOp::Started,
+            Mode::Explicit,
+            false,
+            timeout,
+        );
+        assert_eq!(rc, 0, "fail-soft");
+        assert_eq!(rd.read("n"), Some(held), "the record is the lock holder's");
+    }
 
     #[test]
     fn hook_paths() {

@@ -5,6 +5,7 @@
 //! In hook mode stderr is buffered: libvirt shows a failing hook's stderr to
 //! the user as the error, so a strict failure must print exactly one line.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::os::unix::net::UnixDatagram;
 
@@ -153,8 +154,13 @@ impl Log {
         self.emit(level, Some(event), msg)
     }
 
+    /// The stderr line for `msg`.
+    fn line(&self, msg: &str) -> String {
+        format!("net-hook: {}: {}", shown(&self.network), msg)
+    }
+
     fn emit(&mut self, level: Level, event: Option<Event>, msg: &str) {
-        let line = format!("net-hook: {}: {}", self.network, msg);
+        let line = self.line(msg);
         match &mut self.held {
             Some(h) => h.push(line),
             None if self.stderr => {
@@ -197,13 +203,24 @@ impl Log {
                 let line = format!(
                     "<{pri}>{IDENT}[{}]: {}: {}",
                     std::process::id(),
-                    self.network,
+                    shown(&self.network),
                     msg.replace('\n', " ")
                 );
                 let _ = s.send(line.as_bytes());
             }
             Sink::None => {}
         }
+    }
+}
+
+/// The network's name as a log line shows it: quoted and escaped when it
+/// has control characters, whose newline would split the line (and could
+/// forge another); as it is otherwise.
+pub fn shown(network: &str) -> Cow<'_, str> {
+    if network.chars().any(char::is_control) {
+        Cow::Owned(format!("{network:?}"))
+    } else {
+        Cow::Borrowed(network)
     }
 }
 
@@ -256,6 +273,16 @@ fn field(out: &mut Vec<u8>, key: &str, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_with_control_characters_stays_on_its_line() {
+        let log = |network: &str| Log::dry_run(network, "started");
+        let line = log("new\nline\tx").line("refused");
+        assert_eq!(line, r#"net-hook: "new\nline\tx": refused"#);
+        let forged = log("x: ok\nnet-hook: 1_provider").line("created");
+        assert_eq!(forged.lines().count(), 1, "{forged}");
+        assert_eq!(log("a b").line("created"), "net-hook: a b: created");
+    }
 
     #[test]
     fn journal_fields_are_binary_safe() {

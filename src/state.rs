@@ -503,7 +503,7 @@ impl RunDir {
     /// outcome is worth keeping, but not worth failing the run over.
     pub fn record(&self, o: &Outcome) {
         if let Some(why) = self.try_record(o) {
-            eprintln!("net-hook: {}: {why}", o.network);
+            eprintln!("net-hook: {}: {why}", crate::log::shown(&o.network));
         }
     }
 
