@@ -5,10 +5,13 @@
 //! /proc/self/maps for the stack guard, a signal stack, SIGPIPE) was a third
 //! of an unmanaged run's syscalls (BENCHMARKS.md). std still works: glibc
 //! hands it argc/argv. The companion commands restore SIGPIPE's handling.
-#![no_main]
+// The test harness brings its own main.
+#![cfg_attr(not(test), no_main)]
 
+#[cfg(not(test))]
 use std::ffi::c_int;
 
+#[cfg(not(test))]
 #[unsafe(no_mangle)]
 pub extern "C" fn main(_argc: c_int, _argv: *const *const std::ffi::c_char) -> c_int {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
