@@ -176,14 +176,12 @@ const RECV_BUF: usize = 64 * 1024;
 impl Rtnl {
     /// One netlink socket: opened only when a managed network needs it.
     pub fn open() -> Result<Rtnl> {
-        let mut r = Rtnl {
-            sock: None,
+        Ok(Rtnl {
+            sock: Some(connect()?),
             seq: 0,
             buf: vec![0; RECV_BUF],
             index: HashMap::new(),
-        };
-        r.sock = Some(connect()?);
-        Ok(r)
+        })
     }
 
     /// Sends `msg` and collects its answer. Any socket error, a timeout or a
@@ -306,12 +304,9 @@ impl Rtnl {
         let got = self
             .call(RouteNetlinkMessage::GetLink(msg), NLM_F_REQUEST, Reply::One)
             .map_err(|e| nl_err(Op::Read, format!("looking up {name}"), e))?;
-        let index = got
-            .iter()
-            .find_map(|m| match m {
-                RouteNetlinkMessage::NewLink(l) => Some(l.header.index),
-                _ => None,
-            })
+        let index = link_messages(&got)
+            .next()
+            .map(|l| l.header.index)
             .ok_or_else(|| Error {
                 op: Op::Read,
                 what: format!("looking up {name}"),
@@ -486,26 +481,19 @@ impl Rtnl {
     /// Every link and address, and the own VLAN lists of filtering bridges.
     pub fn observe(&mut self) -> Result<Observed> {
         let read = |e| nl_err(Op::Read, "reading interfaces and addresses", e);
-        let links: Vec<LinkMessage> = self
+        let msgs = self
             .dump(RouteNetlinkMessage::GetLink(LinkMessage::default()))
-            .map_err(read)?
-            .into_iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewLink(l) => Some(l),
-                _ => None,
-            })
-            .collect();
-        let addrs: Vec<AddressMessage> = self
+            .map_err(read)?;
+        let links: Vec<Link> = link_messages(&msgs).map(parse_link).collect();
+        let addrs = self
             .dump(RouteNetlinkMessage::GetAddress(AddressMessage::default()))
             .map_err(read)?
-            .into_iter()
+            .iter()
             .filter_map(|m| match m {
-                RouteNetlinkMessage::NewAddress(a) => Some(a),
+                RouteNetlinkMessage::NewAddress(a) => parse_addr(a),
                 _ => None,
             })
             .collect();
-        let links: Vec<Link> = links.iter().map(parse_link).collect();
-        let addrs = addrs.iter().filter_map(parse_addr).collect();
         self.index = links.iter().map(|l| (l.name.clone(), l.index)).collect();
         let mut obs = Observed {
             links,
@@ -518,16 +506,10 @@ impl Rtnl {
             req.header.interface_family = AddressFamily::Bridge;
             req.attributes
                 .push(LinkAttribute::ExtMask(vec![LinkExtentMask::Brvlan]));
-            let msgs: Vec<LinkMessage> = self
+            let msgs = self
                 .dump(RouteNetlinkMessage::GetLink(req))
-                .map_err(|e| nl_err(Op::Read, "reading bridge VLAN lists", e))?
-                .into_iter()
-                .filter_map(|m| match m {
-                    RouteNetlinkMessage::NewLink(l) => Some(l),
-                    _ => None,
-                })
-                .collect();
-            for m in &msgs {
+                .map_err(|e| nl_err(Op::Read, "reading bridge VLAN lists", e))?;
+            for m in link_messages(&msgs) {
                 let is_bridge = obs
                     .link_by_index(m.header.index)
                     .is_some_and(|l| l.vlan_filtering.is_some());
@@ -552,6 +534,14 @@ impl Rtnl {
         }
         Ok(obs)
     }
+}
+
+/// The link messages among a request's answers.
+fn link_messages(msgs: &[RouteNetlinkMessage]) -> impl Iterator<Item = &LinkMessage> {
+    msgs.iter().filter_map(|m| match m {
+        RouteNetlinkMessage::NewLink(l) => Some(l),
+        _ => None,
+    })
 }
 
 fn parse_link(m: &LinkMessage) -> Link {
