@@ -34,5 +34,9 @@ pub extern "C" fn main(_argc: c_int, _argv: *const *const std::ffi::c_char) -> c
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
-    c_int::from(net_hook::cli::main(args, None))
+    let code = net_hook::cli::main(args, None);
+    // std's runtime flushed stdout on the way out; without it a last line
+    // without its newline would be lost.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    c_int::from(code)
 }
