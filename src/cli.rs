@@ -56,13 +56,18 @@ pub struct Cli {
 enum Command {
     /// Run the hook by hand, exactly as libvirt would (network XML on stdin).
     ///
-    /// Example: `virsh net-dumpxml 1_provider | net-hook hook 1_provider started begin -`.
-    /// Exit status: 0, or 1 when a strict network failed, 2 on a usage error.
+    /// Example: `virsh net-dumpxml 1_provider | net-hook hook 1_provider started begin -`;
+    /// for a domain's routed interfaces: `virsh dumpxml routed-demo | net-hook hook --qemu
+    /// routed-demo started begin -`. Exit status: 0, or 1 when a strict network (or a
+    /// strict domain's prepare or started) failed, 2 on a usage error.
     Hook {
         /// Read the host and print the plan; change nothing.
         #[arg(long)]
         dry_run: bool,
-        /// NETWORK OP SUBOP [-], as libvirt passes them.
+        /// The qemu hook (DOMAIN OP SUBOP EXTRA, domain XML on stdin) instead of the network hook.
+        #[arg(long)]
+        qemu: bool,
+        /// NETWORK OP SUBOP [-] (or DOMAIN OP SUBOP EXTRA), as libvirt passes them.
         #[arg(value_name = "ARGS", num_args = 3..=4, allow_hyphen_values = true, required = true)]
         args: Vec<OsString>,
     },
@@ -71,7 +76,7 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
-    /// Install the network.d hook entry (a symlink to this binary).
+    /// Install the hook entries network.d/50-net-hook and qemu.d/50-net-hook (symlinks to this binary).
     Install {
         /// libvirt's hooks directory.
         #[arg(long, value_name = "DIR", default_value = install::DEFAULT_HOOKS_DIR)]
@@ -83,7 +88,7 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Remove the network.d hook entry, if net-hook created it.
+    /// Remove the network.d and qemu.d hook entries, if net-hook created them.
     Uninstall {
         #[arg(long, value_name = "DIR", default_value = install::DEFAULT_HOOKS_DIR)]
         hooks_dir: PathBuf,
@@ -206,7 +211,11 @@ pub fn main(args: Vec<OsString>, companion: Option<&Companion>) -> u8 {
         run_dir: cli.run_dir,
     };
     match cli.command {
-        Command::Hook { dry_run, args } => commands::hook::run(&args, &paths, dry_run),
+        Command::Hook {
+            dry_run,
+            qemu,
+            args,
+        } => commands::hook::run(&args, &paths, dry_run, qemu),
         Command::Config {
             command: ConfigCommand::Check,
         } => commands::config::check(&paths.config),

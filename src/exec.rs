@@ -17,6 +17,8 @@ pub enum HostError {
     Netlink(#[from] netlink::Error),
     #[error(transparent)]
     Firewall(#[from] firewall::Error),
+    #[error(transparent)]
+    Sysctl(#[from] crate::sysctl::Error),
 }
 
 impl HostError {
@@ -83,6 +85,10 @@ pub struct Scope {
     pub firewall: Option<firewall::Read>,
     /// Interfaces whose firewalld zone matters (when firewalld runs).
     pub zones: Vec<String>,
+    /// Host routes and neighbour entries (routed interfaces).
+    pub routes: bool,
+    /// sysctl keys to read (paths under /proc/sys).
+    pub sysctls: Vec<String>,
 }
 
 /// The host as the executor sees it. [`System`] is the real one; unit
@@ -112,6 +118,14 @@ impl System {
 impl Host for System {
     fn observe(&mut self, scope: &Scope) -> Result<Observed, HostError> {
         let mut obs = self.netlink.observe()?;
+        if scope.routes {
+            self.netlink.observe_routes(&mut obs)?;
+        }
+        for key in &scope.sysctls {
+            if let Some(v) = crate::sysctl::read(key) {
+                obs.sysctls.insert(key.clone(), v);
+            }
+        }
         if let Some(read) = scope.firewall {
             let conf = std::fs::read_to_string(&self.network_conf).ok();
             obs.firewall = Some(firewall::observe(read, conf, self.runner.as_mut())?);
@@ -123,6 +137,10 @@ impl Host for System {
     fn run(&mut self, step: &Step) -> Result<(), HostError> {
         match step.driver() {
             Driver::Netlink => Ok(self.netlink.run(step)?),
+            Driver::Sysctl => match step {
+                Step::SetSysctl { key, value, .. } => Ok(crate::sysctl::write(key, value)?),
+                _ => Ok(()),
+            },
             _ => Ok(firewall::run(step, self.runner.as_mut())?),
         }
     }

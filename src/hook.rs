@@ -46,19 +46,39 @@ pub enum Mode {
     DryRun,
 }
 
-/// Whether `argv0` is a path libvirt runs network hooks from:
-/// `.../hooks/network` or `.../hooks/network.d/<entry>`.
-pub fn is_hook_path(argv0: &std::ffi::OsStr) -> bool {
+/// Which of libvirt's hooks a path is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookKind {
+    /// `.../hooks/network` or `.../hooks/network.d/<entry>`: VLANs.
+    Network,
+    /// `.../hooks/qemu` or `.../hooks/qemu.d/<entry>`: routed interfaces.
+    Qemu,
+}
+
+/// The hook `argv0` is run as, if it is a path libvirt runs hooks from.
+pub fn hook_kind(argv0: &std::ffi::OsStr) -> Option<HookKind> {
     let p = Path::new(argv0);
     let parent = p.parent().and_then(|d| d.file_name());
     let grandparent = p
         .parent()
         .and_then(Path::parent)
         .and_then(|d| d.file_name());
-    parent == Some("network.d".as_ref())
-        || (p.file_name() == Some("network".as_ref())
-            && grandparent.is_some()
-            && parent == Some("hooks".as_ref()))
+    let direct = grandparent.is_some() && parent == Some("hooks".as_ref());
+    if parent == Some("network.d".as_ref()) || (direct && p.file_name() == Some("network".as_ref()))
+    {
+        Some(HookKind::Network)
+    } else if parent == Some("qemu.d".as_ref())
+        || (direct && p.file_name() == Some("qemu".as_ref()))
+    {
+        Some(HookKind::Qemu)
+    } else {
+        None
+    }
+}
+
+/// Whether `argv0` is a path libvirt runs network hooks from.
+pub fn is_hook_path(argv0: &std::ffi::OsStr) -> bool {
+    hook_kind(argv0) == Some(HookKind::Network)
 }
 
 pub const USAGE: &str =
@@ -303,7 +323,7 @@ fn execute(
             Ok(Done::default())
         }
         RunOp::Stopped => ops::down(&net.name, &mut host, net.unnat.is_some(), &rundir, log),
-        RunOp::Apply | RunOp::Teardown => Ok(Done::default()),
+        _ => Ok(Done::default()),
     }
 }
 
@@ -430,5 +450,12 @@ mod tests {
         ] {
             assert_eq!(is_hook_path(p.as_ref()), want, "{p}");
         }
+        for p in [
+            "/etc/libvirt/hooks/qemu.d/50-net-hook",
+            "/etc/libvirt/hooks/qemu",
+        ] {
+            assert_eq!(hook_kind(p.as_ref()), Some(HookKind::Qemu), "{p}");
+        }
+        assert_eq!(hook_kind("/usr/bin/qemu".as_ref()), None);
     }
 }

@@ -1,4 +1,5 @@
-//! `net-hook install` / `uninstall`: the `network.d` entry libvirt runs.
+//! `net-hook install` / `uninstall`: the `network.d` and `qemu.d` entries
+//! libvirt runs.
 //!
 //! The entry is a symlink to the binary in /usr/bin. AppArmor mediates the
 //! symlink's target, and Debian's libvirtd profile runs /usr/bin programs
@@ -88,8 +89,13 @@ pub(crate) fn is_executable(p: &Path) -> bool {
 /// Every network hook libvirt would run: `hooks_dir/network` and the
 /// executables in `hooks_dir/network.d` (ours included), sorted.
 pub(crate) fn network_hooks(hooks_dir: &Path) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = vec![hooks_dir.join("network")];
-    if let Ok(rd) = fs::read_dir(hooks_dir.join("network.d")) {
+    hooks_of(hooks_dir, "network")
+}
+
+/// [`network_hooks`] for `driver` ("network" or "qemu").
+fn hooks_of(hooks_dir: &Path, driver: &str) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = vec![hooks_dir.join(driver)];
+    if let Ok(rd) = fs::read_dir(hooks_dir.join(format!("{driver}.d"))) {
         found.extend(rd.flatten().map(|e| e.path()));
     }
     found.retain(|p| is_executable(p));
@@ -117,28 +123,45 @@ pub(crate) fn libvirt_daemons(proc_root: &Path) -> Vec<(String, PathBuf)> {
 
 /// Network hooks other than ours: libvirt runs hooks only if some existed
 /// when the daemon started.
-fn other_hooks(hooks_dir: &Path) -> Vec<PathBuf> {
-    let mut found = network_hooks(hooks_dir);
+fn other_hooks(hooks_dir: &Path, driver: &str) -> Vec<PathBuf> {
+    let mut found = hooks_of(hooks_dir, driver);
     found.retain(|p| p.file_name() != Some(ENTRY_NAME.as_ref()));
     found
 }
 
 /// The names of the running libvirt daemons that own networks, once each.
-fn running_daemons() -> Vec<String> {
+fn running_daemons(driver: &str) -> Vec<String> {
     let mut found: Vec<String> = Vec::new();
-    for (name, _) in libvirt_daemons(Path::new("/proc")) {
-        if !found.contains(&name) {
-            found.push(name);
+    let modular = if driver == "qemu" {
+        "virtqemud"
+    } else {
+        "virtnetworkd"
+    };
+    if let Ok(rd) = fs::read_dir("/proc") {
+        for e in rd.flatten() {
+            if let Ok(comm) = fs::read_to_string(e.path().join("comm")) {
+                let comm = comm.trim().to_string();
+                if (comm == "libvirtd" || comm == modular) && !found.contains(&comm) {
+                    found.push(comm);
+                }
+            }
         }
     }
     found
 }
 
-fn restart_advice(hooks_dir: &Path) -> String {
-    let others = other_hooks(hooks_dir);
+/// `driver`: "network" or "qemu" (whose hooks libvirt also checks for once,
+/// at daemon start).
+fn restart_advice(hooks_dir: &Path, driver: &str) -> String {
+    let others = other_hooks(hooks_dir, driver);
+    let event = if driver == "qemu" {
+        "domain"
+    } else {
+        "network"
+    };
     if !others.is_empty() {
         return format!(
-            "libvirt already runs network hooks ({}), so it runs this one from the next network event; no restart needed",
+            "libvirt already runs {driver} hooks ({}), so it runs this one from the next {event} event; no restart needed",
             others
                 .iter()
                 .map(|p| p.display().to_string())
@@ -146,23 +169,50 @@ fn restart_advice(hooks_dir: &Path) -> String {
                 .join(", ")
         );
     }
-    match running_daemons().as_slice() {
+    match running_daemons(driver).as_slice() {
         [] => "no libvirt daemon is running; it will see the hook when it starts".to_string(),
         daemons => {
             let d = &daemons[0];
             format!(
-                "{} is running and checked for network hooks when it started, when there were none: run `systemctl restart {d}` (or `systemctl kill -s HUP {d}`) so libvirt runs the hook; running VMs and networks survive it",
+                "{} is running and checked for {driver} hooks when it started, when there were none: run `systemctl restart {d}` (or `systemctl kill -s HUP {d}`) so libvirt runs the hook; running VMs and networks survive it",
                 daemons.join(" and ")
             )
         }
     }
 }
 
+/// The hook directories net-hook has an entry in: networks (VLANs) and
+/// domains (routed interfaces).
+pub const HOOK_DIRS: [&str; 2] = ["network.d", "qemu.d"];
+
+/// Installs both entries, or neither: a foreign entry in either stops it
+/// before anything is changed.
 pub fn install(o: &Opts) -> Result<Vec<String>> {
     require_root("install", o.dry_run)?;
+    for d in HOOK_DIRS {
+        let entry = o.hooks_dir.join(d).join(ENTRY_NAME);
+        if let Entry::Foreign(what) = entry_state(&entry)? {
+            return Err(Error::Refused(format!(
+                "{} exists and is {what}, which net-hook did not create; left untouched (and nothing installed): move it away or pass another --hooks-dir",
+                entry.display()
+            )));
+        }
+    }
+    let mut out: Vec<String> = Vec::new();
+    for d in HOOK_DIRS {
+        for line in install_entry(o, d)? {
+            if !out.contains(&line) {
+                out.push(line);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn install_entry(o: &Opts, kind: &str) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let would = if o.dry_run { "would " } else { "" };
-    let dir = o.hooks_dir.join("network.d");
+    let dir = o.hooks_dir.join(kind);
     let entry = dir.join(ENTRY_NAME);
     if !o.target.is_absolute() {
         return Err(Error::Refused(format!(
@@ -209,7 +259,7 @@ pub fn install(o: &Opts) -> Result<Vec<String>> {
             }
         }
         Entry::Absent => {
-            let advice = restart_advice(&o.hooks_dir);
+            let advice = restart_advice(&o.hooks_dir, kind.trim_end_matches(".d"));
             if !dir.is_dir() {
                 out.push(format!("{would}create {}", dir.display()));
                 if !o.dry_run {
@@ -238,9 +288,26 @@ pub fn install(o: &Opts) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// Removes both entries (each only if it is net-hook's).
 pub fn uninstall(hooks_dir: &Path, dry_run: bool) -> Result<Vec<String>> {
     require_root("uninstall", dry_run)?;
-    let entry = hooks_dir.join("network.d").join(ENTRY_NAME);
+    let mut out = Vec::new();
+    let mut refused = Vec::new();
+    for d in HOOK_DIRS {
+        match uninstall_entry(hooks_dir, d, dry_run) {
+            Ok(lines) => out.extend(lines),
+            Err(Error::Refused(why)) => refused.push(why),
+            Err(e) => return Err(e),
+        }
+    }
+    if !refused.is_empty() {
+        return Err(Error::Refused(refused.join("; ")));
+    }
+    Ok(out)
+}
+
+fn uninstall_entry(hooks_dir: &Path, kind: &str, dry_run: bool) -> Result<Vec<String>> {
+    let entry = hooks_dir.join(kind).join(ENTRY_NAME);
     let would = if dry_run { "would " } else { "" };
     match entry_state(&entry)? {
         Entry::Absent => Ok(vec![format!(
@@ -258,7 +325,11 @@ pub fn uninstall(hooks_dir: &Path, dry_run: bool) -> Result<Vec<String>> {
             }
             Ok(vec![
                 format!("{would}remove {} -> {}", entry.display(), to.display()),
-                "VLAN interfaces net-hook created stay until their network stops".to_string(),
+                if kind == "qemu.d" {
+                    "routes of running domains stay until they stop; gateways until `net-hook teardown --all`".to_string()
+                } else {
+                    "VLAN interfaces net-hook created stay until their network stops".to_string()
+                },
             ])
         }
     }
@@ -327,6 +398,6 @@ mod tests {
         let script = d.path().join("network");
         fs::write(&script, "#!/bin/sh\n").unwrap();
         fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-        assert!(restart_advice(d.path()).contains("no restart needed"));
+        assert!(restart_advice(d.path(), "network").contains("no restart needed"));
     }
 }

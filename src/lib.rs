@@ -18,6 +18,10 @@ pub mod model;
 pub mod netlink;
 pub mod ops;
 pub mod plan;
+pub mod qemu_hook;
+pub mod routed;
 pub mod state;
+pub mod sysctl;
+pub mod tap;
 #[cfg(test)]
 mod testutil;

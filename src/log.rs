@@ -97,6 +97,8 @@ pub struct Log {
     system: bool,
     /// Whether to echo to stderr (off where stdout already reports).
     stderr: bool,
+    /// The subject is a domain (the qemu hook), not a network.
+    domain: bool,
 }
 
 impl Log {
@@ -108,6 +110,32 @@ impl Log {
             held: Some(Vec::new()),
             system: true,
             stderr: true,
+            domain: false,
+        }
+    }
+
+    /// [`Log::hook`] for the qemu hook: the subject is a domain.
+    pub fn hook_domain(domain: &str, op: &str) -> Log {
+        Log {
+            domain: true,
+            ..Log::hook(domain, op)
+        }
+    }
+
+    /// [`Log::dry_run`] for a domain.
+    pub fn dry_run_domain(domain: &str, op: &str) -> Log {
+        Log {
+            domain: true,
+            ..Log::dry_run(domain, op)
+        }
+    }
+
+    /// The subject as lines show it: `NAME`, or `domain NAME`.
+    fn subject(&self) -> String {
+        if self.domain {
+            format!("domain {}", shown(&self.network))
+        } else {
+            shown(&self.network).into_owned()
         }
     }
 
@@ -120,6 +148,7 @@ impl Log {
             held: None,
             system: false,
             stderr: true,
+            domain: false,
         }
     }
 
@@ -132,6 +161,7 @@ impl Log {
             held: None,
             system: true,
             stderr: false,
+            domain: false,
         }
     }
 
@@ -156,7 +186,7 @@ impl Log {
 
     /// The stderr line for `msg`.
     fn line(&self, msg: &str) -> String {
-        format!("net-hook: {}: {}", shown(&self.network), msg)
+        format!("net-hook: {}: {}", self.subject(), msg)
     }
 
     fn emit(&mut self, level: Level, event: Option<Event>, msg: &str) {
@@ -180,7 +210,8 @@ impl Log {
         let mut err = std::io::stderr().lock();
         match fatal {
             Some(line) => {
-                let _ = writeln!(err, "net-hook: network {:?}: {line}", self.network);
+                let what = if self.domain { "domain" } else { "network" };
+                let _ = writeln!(err, "net-hook: {what} {:?}: {line}", self.network);
             }
             None => {
                 for l in held {
@@ -191,10 +222,14 @@ impl Log {
     }
 
     fn send(&mut self, level: Level, event: Option<Event>, msg: &str) {
+        let subject = self.subject();
         let sink = self.sink.get_or_insert_with(open_sink);
         match sink {
             Sink::Journal(s) => {
-                let d = journal_datagram(&self.network, &self.op, level, event, msg);
+                let mut d = journal_datagram(&subject, &self.op, level, event, msg);
+                if self.domain {
+                    field(&mut d, "NET_HOOK_DOMAIN", &self.network);
+                }
                 let _ = s.send(&d);
             }
             Sink::Syslog(s) => {
@@ -203,7 +238,7 @@ impl Log {
                 let line = format!(
                     "<{pri}>{IDENT}[{}]: {}: {}",
                     std::process::id(),
-                    shown(&self.network),
+                    subject,
                     msg.replace('\n', " ")
                 );
                 let _ = s.send(line.as_bytes());

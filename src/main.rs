@@ -16,17 +16,18 @@ use std::ffi::c_int;
 pub extern "C" fn main(_argc: c_int, _argv: *const *const std::ffi::c_char) -> c_int {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // Run by libvirt: skip the CLI parser entirely, this is the hot path.
-    if args
-        .first()
-        .is_some_and(|a0| net_hook::hook::is_hook_path(a0))
-    {
-        let paths = net_hook::hook::Paths::default();
+    if let Some(kind) = args.first().and_then(|a0| net_hook::hook::hook_kind(a0)) {
+        use net_hook::hook::{HookKind, Input, Mode, Paths};
+        let paths = Paths::default();
         // libvirt's stdin is a pipe: no need to ask whether it is a terminal.
-        let input = net_hook::hook::Input {
+        let input = Input {
             reader: &mut std::io::stdin().lock(),
             terminal: false,
         };
-        let code = net_hook::hook::run(&args[1..], &paths, net_hook::hook::Mode::Libvirt, input);
+        let code = match kind {
+            HookKind::Network => net_hook::hook::run(&args[1..], &paths, Mode::Libvirt, input),
+            HookKind::Qemu => net_hook::qemu_hook::run(&args[1..], &paths, Mode::Libvirt, input),
+        };
         return c_int::from(code);
     }
     // As std's runtime does: a closed pipe is an error to report, not a kill.

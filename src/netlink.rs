@@ -11,19 +11,27 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use rtnetlink::packet_core::{
-    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkBuffer, NetlinkMessage,
-    NetlinkPayload,
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkBuffer,
+    NetlinkMessage, NetlinkPayload,
 };
 use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::packet_route::RouteNetlinkMessage;
-use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
+use rtnetlink::packet_route::address::{
+    AddressAttribute, AddressFlags, AddressMessage, AddressScope,
+};
 use rtnetlink::packet_route::link::{
     AfSpecBridge, BridgeVlanInfoFlags, InfoBridge, InfoData, InfoKind, InfoVlan, LinkAttribute,
     LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
 };
+use rtnetlink::packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
+};
+use rtnetlink::packet_route::route::{
+    RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
 use rtnetlink::{AddressMessageBuilder, LinkBridgeVlan, LinkUnspec, LinkVlan};
 
-use crate::model::{Addr, Link, LinkKind, Observed};
+use crate::model::{Addr, Link, LinkKind, Mac, Neigh, Observed, Route};
 use crate::plan::Step;
 
 /// What a netlink request was for, to pick the advice for its error.
@@ -34,12 +42,18 @@ pub enum Op {
     CreateVlan,
     SetMtu,
     Change,
+    CreateDummy,
+    CreateTap,
+    AddRoute,
 }
 
 impl Op {
     fn of(step: &Step) -> Op {
         match step {
             Step::CreateVlan { .. } => Op::CreateVlan,
+            Step::CreateDummy { .. } => Op::CreateDummy,
+            Step::CreateTap { .. } => Op::CreateTap,
+            Step::AddRoute { .. } => Op::AddRoute,
             Step::SetMtu { .. } => Op::SetMtu,
             _ => Op::Change,
         }
@@ -91,7 +105,16 @@ fn hint(op: Op, errno: Option<i32>) -> &'static str {
         (Op::CreateVlan | Op::SetMtu, Some(libc::ERANGE | libc::EINVAL)) => {
             " (a VLAN's MTU cannot exceed its bridge's; check `mtu` in the config)"
         }
-        (Op::CreateVlan, Some(libc::EEXIST)) => {
+        (Op::CreateDummy, Some(libc::EOPNOTSUPP)) => {
+            " (the kernel lacks dummy devices: `modprobe dummy`)"
+        }
+        (Op::CreateTap, Some(libc::ENOENT | libc::ENODEV)) => " (no /dev/net/tun: `modprobe tun`)",
+        (Op::CreateTap, Some(libc::EBUSY)) => " (a tap of that name is in use)",
+        (Op::AddRoute, Some(libc::EEXIST)) => {
+            " (a route to that address appeared meanwhile; run the hook again, `net-hook check` shows it)"
+        }
+        (Op::AddRoute, Some(libc::ENETDOWN)) => " (the tap is down)",
+        (Op::CreateVlan | Op::CreateDummy, Some(libc::EEXIST)) => {
             " (something else created it meanwhile; run the hook again)"
         }
         _ => "",
@@ -386,6 +409,90 @@ impl Rtnl {
                     &[libc::ENOENT, libc::ENODEV],
                 )
             }
+            Step::CreateDummy { name, mac } => {
+                self.index.remove(name);
+                let msg = rtnetlink::LinkDummy::new(name)
+                    .address(mac.0.to_vec())
+                    .build();
+                self.change(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL)
+            }
+            Step::CreateTap {
+                name,
+                mac,
+                vnet_hdr,
+                multi_queue,
+            } => {
+                self.index.remove(name);
+                crate::tap::create(name, *vnet_hdr, *multi_queue).map_err(|e| Error {
+                    op: Op::CreateTap,
+                    what: step.to_string(),
+                    errno: e.raw_os_error(),
+                    lost: false,
+                })?;
+                match mac {
+                    Some(m) => {
+                        let msg = LinkUnspec::new_with_index(self.ifindex(name)?)
+                            .address(m.0.to_vec())
+                            .build();
+                        self.change(RouteNetlinkMessage::SetLink(msg), 0)
+                    }
+                    None => Ok(()),
+                }
+            }
+            Step::AddGatewayAddr { name, addr } => {
+                let mut msg = addr_message(self.ifindex(name)?, addr);
+                msg.attributes
+                    .push(AddressAttribute::Flags(AddressFlags::Noprefixroute));
+                self.change(
+                    RouteNetlinkMessage::NewAddress(msg),
+                    NLM_F_CREATE | NLM_F_EXCL,
+                )
+            }
+            Step::AddRoute {
+                dst,
+                dev,
+                protocol,
+                table,
+            } => {
+                let msg = route_message(dst, self.ifindex(dev)?, *protocol, *table);
+                self.change(
+                    RouteNetlinkMessage::NewRoute(msg),
+                    NLM_F_CREATE | NLM_F_EXCL,
+                )
+            }
+            Step::DelRoute {
+                dst,
+                dev,
+                protocol,
+                table,
+            } => {
+                // The kernel removes a device's routes with it: gone is done.
+                let Some(i) = self.ifindex_if_there(dev)? else {
+                    return Ok(());
+                };
+                let msg = route_message(dst, i, *protocol, *table);
+                gone_is_done(
+                    self.change(RouteNetlinkMessage::DelRoute(msg), 0),
+                    &[libc::ESRCH, libc::ENOENT],
+                )
+            }
+            Step::AddNeigh { dev, addr, mac } => {
+                let msg = neigh_message(self.ifindex(dev)?, *addr, Some(*mac));
+                self.change(
+                    RouteNetlinkMessage::NewNeighbour(msg),
+                    NLM_F_CREATE | NLM_F_REPLACE,
+                )
+            }
+            Step::DelNeigh { dev, addr, .. } => {
+                let Some(i) = self.ifindex_if_there(dev)? else {
+                    return Ok(());
+                };
+                let msg = neigh_message(i, *addr, None);
+                gone_is_done(
+                    self.change(RouteNetlinkMessage::DelNeighbour(msg), 0),
+                    &[libc::ENOENT, libc::ESRCH],
+                )
+            }
             other => {
                 return Err(Error {
                     op: Op::Change,
@@ -464,6 +571,51 @@ fn connect() -> Result<std::os::fd::OwnedFd> {
     Ok(fd)
 }
 
+/// `DST dev INDEX proto PROTOCOL table TABLE scope link`, unicast.
+fn route_message(dst: &IpNet, index: u32, protocol: u8, table: u32) -> RouteMessage {
+    let mut m = match dst {
+        IpNet::V4(d) => rtnetlink::RouteMessageBuilder::<std::net::Ipv4Addr>::new()
+            .destination_prefix(d.addr(), d.prefix_len())
+            .build(),
+        IpNet::V6(d) => rtnetlink::RouteMessageBuilder::<std::net::Ipv6Addr>::new()
+            .destination_prefix(d.addr(), d.prefix_len())
+            .build(),
+    };
+    m.header.protocol = RouteProtocol::from(protocol);
+    m.header.scope = RouteScope::Link;
+    m.header.kind = RouteType::Unicast;
+    m.header.table = u8::try_from(table).unwrap_or(0);
+    m.attributes
+        .retain(|a| !matches!(a, RouteAttribute::Table(_)));
+    m.attributes.push(RouteAttribute::Table(table));
+    m.attributes.push(RouteAttribute::Oif(index));
+    m
+}
+
+/// A permanent neighbour entry (`mac: None` for a deletion).
+fn neigh_message(index: u32, addr: IpAddr, mac: Option<Mac>) -> NeighbourMessage {
+    let mut m = NeighbourMessage::default();
+    m.header.ifindex = index;
+    m.header.state = NeighbourState::Permanent;
+    m.header.kind = RouteType::Unicast;
+    let dst = match addr {
+        IpAddr::V4(a) => {
+            m.header.family = AddressFamily::Inet;
+            NeighbourAddress::Inet(a)
+        }
+        IpAddr::V6(a) => {
+            m.header.family = AddressFamily::Inet6;
+            NeighbourAddress::Inet6(a)
+        }
+    };
+    m.attributes.push(NeighbourAttribute::Destination(dst));
+    if let Some(mac) = mac {
+        m.attributes
+            .push(NeighbourAttribute::LinkLayerAddress(mac.0.to_vec()));
+    }
+    m
+}
+
 fn addr_message(index: u32, addr: &IpNet) -> AddressMessage {
     match addr {
         IpNet::V4(a) => AddressMessageBuilder::<std::net::Ipv4Addr>::new()
@@ -478,6 +630,33 @@ fn addr_message(index: u32, addr: &IpNet) -> AddressMessage {
 }
 
 impl Rtnl {
+    /// Host routes (/32, /128) of every table, and every neighbour entry:
+    /// what routed interfaces judge.
+    pub fn observe_routes(&mut self, obs: &mut Observed) -> Result<()> {
+        let read = |e| nl_err(Op::Read, "reading routes and neighbour entries", e);
+        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+            let mut req = RouteMessage::default();
+            req.header.address_family = family;
+            let msgs = self
+                .dump(RouteNetlinkMessage::GetRoute(req))
+                .map_err(read)?;
+            obs.routes.extend(msgs.iter().filter_map(|m| match m {
+                RouteNetlinkMessage::NewRoute(r) => parse_route(r),
+                _ => None,
+            }));
+        }
+        let msgs = self
+            .dump(RouteNetlinkMessage::GetNeighbour(
+                NeighbourMessage::default(),
+            ))
+            .map_err(read)?;
+        obs.neighs.extend(msgs.iter().filter_map(|m| match m {
+            RouteNetlinkMessage::NewNeighbour(n) => parse_neigh(n),
+            _ => None,
+        }));
+        Ok(())
+    }
+
     /// Every link and address, and the own VLAN lists of filtering bridges.
     pub fn observe(&mut self) -> Result<Observed> {
         let read = |e| nl_err(Op::Read, "reading interfaces and addresses", e);
@@ -555,6 +734,7 @@ fn parse_link(m: &LinkMessage) -> Link {
             LinkAttribute::IfName(n) => l.name = n.clone(),
             LinkAttribute::IfAlias(s) if !s.is_empty() => l.alias = Some(s.clone()),
             LinkAttribute::Mtu(v) => l.mtu = *v,
+            LinkAttribute::Address(b) => l.mac = mac_of(b),
             LinkAttribute::Link(p) => l.parent = Some(*p),
             LinkAttribute::LinkInfo(infos) => {
                 for info in infos {
@@ -588,12 +768,67 @@ fn parse_link(m: &LinkMessage) -> Link {
     l
 }
 
+fn parse_route(m: &RouteMessage) -> Option<Route> {
+    let mut dst = None;
+    let mut oif = None;
+    let mut table = u32::from(m.header.table);
+    for a in &m.attributes {
+        match a {
+            RouteAttribute::Destination(RouteAddress::Inet(ip)) => dst = Some(IpAddr::V4(*ip)),
+            RouteAttribute::Destination(RouteAddress::Inet6(ip)) => dst = Some(IpAddr::V6(*ip)),
+            RouteAttribute::Oif(i) => oif = Some(*i),
+            RouteAttribute::Table(t) => table = *t,
+            _ => {}
+        }
+    }
+    let dst = IpNet::new(dst?, m.header.destination_prefix_length).ok()?;
+    // Only host routes: a full BGP table need not be held.
+    if dst.prefix_len() != dst.max_prefix_len() || m.header.kind != RouteType::Unicast {
+        return None;
+    }
+    Some(Route {
+        dst,
+        oif,
+        protocol: u8::from(m.header.protocol),
+        table,
+    })
+}
+
+fn parse_neigh(m: &NeighbourMessage) -> Option<Neigh> {
+    let mut addr = None;
+    let mut mac = None;
+    for a in &m.attributes {
+        match a {
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => {
+                addr = Some(IpAddr::V4(*ip))
+            }
+            NeighbourAttribute::Destination(NeighbourAddress::Inet6(ip)) => {
+                addr = Some(IpAddr::V6(*ip))
+            }
+            NeighbourAttribute::LinkLayerAddress(b) => mac = mac_of(b),
+            _ => {}
+        }
+    }
+    Some(Neigh {
+        index: m.header.ifindex,
+        addr: addr?,
+        mac,
+        permanent: m.header.state == NeighbourState::Permanent,
+    })
+}
+
+fn mac_of(b: &[u8]) -> Option<Mac> {
+    <[u8; 6]>::try_from(b).ok().map(Mac)
+}
+
 fn parse_addr(m: &AddressMessage) -> Option<Addr> {
     // IFA_LOCAL is the interface's own address on point-to-point links;
     // IFA_ADDRESS otherwise. Prefer LOCAL when both are present.
     let mut addr: Option<IpAddr> = None;
+    let mut noprefixroute = false;
     for a in &m.attributes {
         match a {
+            AddressAttribute::Flags(f) => noprefixroute = f.contains(AddressFlags::Noprefixroute),
             AddressAttribute::Local(ip) => addr = Some(*ip),
             AddressAttribute::Address(ip) if addr.is_none() => addr = Some(*ip),
             _ => {}
@@ -604,5 +839,6 @@ fn parse_addr(m: &AddressMessage) -> Option<Addr> {
         index: m.header.index,
         net,
         link_scope: m.header.scope == AddressScope::Link,
+        noprefixroute,
     })
 }

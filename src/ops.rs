@@ -24,7 +24,7 @@ pub struct Done {
 
 impl Done {
     /// A run that carried out `actions`: unchanged when there were none.
-    fn of(actions: Vec<Step>) -> Done {
+    pub fn of(actions: Vec<Step>) -> Done {
         Done {
             result: if actions.is_empty() {
                 RunResult::Unchanged
@@ -44,6 +44,7 @@ pub fn up_scope(net: &NetworkConfig, bridge: &str) -> Scope {
     Scope {
         firewall: net.unnat.as_ref().map(|u| Read::Chosen(u.backend)),
         zones: net.vlans.iter().map(|v| v.ifname(bridge)).collect(),
+        ..Scope::default()
     }
 }
 
@@ -52,6 +53,7 @@ pub fn down_scope(firewall: bool) -> Scope {
     Scope {
         firewall: firewall.then_some(Read::Both),
         zones: vec![],
+        ..Scope::default()
     }
 }
 

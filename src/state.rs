@@ -77,6 +77,10 @@ pub enum RunOp {
     Stopped,
     Apply,
     Teardown,
+    /// The qemu hook's `prepare begin`, `release end`, `reconnect begin`.
+    Prepare,
+    Release,
+    Reconnect,
 }
 
 impl RunOp {
@@ -87,6 +91,9 @@ impl RunOp {
             RunOp::Stopped => "stopped",
             RunOp::Apply => "apply",
             RunOp::Teardown => "teardown",
+            RunOp::Prepare => "prepare",
+            RunOp::Release => "release",
+            RunOp::Reconnect => "reconnect",
         }
     }
 
@@ -183,6 +190,8 @@ pub fn now() -> u64 {
 
 pub struct RunDir {
     pub path: PathBuf,
+    /// The records' subdirectory: `networks`, or `domains` for the qemu hook.
+    records: &'static str,
 }
 
 /// What a fix for a refused run-dir entry is.
@@ -313,6 +322,16 @@ impl RunDir {
     pub fn new(path: &Path) -> RunDir {
         RunDir {
             path: path.to_path_buf(),
+            records: "networks",
+        }
+    }
+
+    /// The same directory and lock, with the records of domains (routed
+    /// interfaces, the qemu hook) instead of networks'.
+    pub fn domains(path: &Path) -> RunDir {
+        RunDir {
+            path: path.to_path_buf(),
+            records: "domains",
         }
     }
 
@@ -362,7 +381,7 @@ impl RunDir {
         let Some(root) = self.open_root(create)? else {
             return Ok(None);
         };
-        open_in(&root, &self.path, "networks", Kind::Dir, create)
+        open_in(&root, &self.path, self.records, Kind::Dir, create)
     }
 
     /// Takes the global lock for a companion command, waiting up to
@@ -412,7 +431,7 @@ impl RunDir {
     }
 
     fn networks_path(&self) -> PathBuf {
-        self.path.join("networks")
+        self.path.join(self.records)
     }
 
     /// The network's last outcome; `None` when there is none or it cannot

@@ -96,6 +96,7 @@ pub fn addr(index: u32, s: &str) -> Addr {
         index,
         net: ip(s),
         link_scope: false,
+        noprefixroute: false,
     }
 }
 

@@ -122,6 +122,7 @@ fn recorded_started_input_plans_the_runbook_gateway() {
             index: 7,
             net: "10.12.4.1/22".parse().unwrap(),
             link_scope: false,
+            noprefixroute: false,
         }],
         ..Observed::default()
     };

@@ -211,6 +211,7 @@ pub fn run(cx: &Ctx, only: Option<&str>) -> Result<Vec<NetworkStatus>> {
             .any(|(n, _, _)| n.unnat.is_some())
             .then_some(Read::Chosen(crate::config::BackendChoice::Auto)),
         zones: vec![],
+        ..Scope::default()
     };
     for (n, _, _) in &nets {
         if let Some(b) = info_of(&n.name).and_then(|i| i.net.bridge.as_deref()) {

@@ -30,6 +30,10 @@ pub const DEFAULT_PATH: &str = "/etc/net-hook/net-hook.toml";
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub networks: BTreeMap<String, NetworkConfig>,
+    /// Routed interfaces' gateway devices (dummies), by name.
+    pub gateways: BTreeMap<String, GatewayConfig>,
+    /// Domains with routed interfaces (the qemu hook), by name.
+    pub domains: BTreeMap<String, DomainConfig>,
     /// Whether a network may carry its config in its libvirt `<metadata>`
     /// (top-level `metadata = false` turns that off).
     pub metadata: bool,
@@ -39,6 +43,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             networks: BTreeMap::new(),
+            gateways: BTreeMap::new(),
+            domains: BTreeMap::new(),
             metadata: true,
         }
     }
@@ -59,6 +65,68 @@ pub struct NetworkConfig {
 impl NetworkConfig {
     pub fn zone(&self) -> &str {
         self.firewalld_zone.as_deref().unwrap_or("libvirt")
+    }
+}
+
+/// A dummy device that holds the routed VMs' gateway address (the same on
+/// every host), with no connected route for its prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayConfig {
+    pub name: String,
+    /// IPv4 host addresses with their prefix, added with `noprefixroute`.
+    pub addresses: Vec<IpNet>,
+    /// `None`: derived from the host's machine id and the name.
+    pub mac: Option<crate::model::Mac>,
+}
+
+/// A libvirt domain whose `<interface type='ethernet'>` taps net-hook routes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainConfig {
+    pub name: String,
+    /// A failed `prepare` or `started` fails the domain's start.
+    pub strict: bool,
+    pub interfaces: Vec<RoutedInterface>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutedInterface {
+    /// The `<target dev>` of the domain's interface.
+    pub tap: String,
+    pub gateway: String,
+    /// The VM's addresses: IPv4 /32, IPv6 /128.
+    pub addresses: Vec<IpNet>,
+    /// The routes' protocol number (what BIRD's filters see as `krt_source`).
+    pub route_protocol: u8,
+    pub table: u32,
+    pub tap_mode: TapMode,
+    /// The tap's `rp_filter` (0, 1, 2); the kernel uses max(all, tap).
+    pub rp_filter: u8,
+}
+
+pub const DEFAULT_ROUTE_PROTOCOL: u8 = 200;
+pub const MAIN_TABLE: u32 = 254;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TapMode {
+    /// libvirt creates the tap (the default `<target dev>`).
+    #[default]
+    Libvirt,
+    /// net-hook creates it at `prepare`; the domain has `managed='no'`.
+    Precreated,
+}
+
+impl Config {
+    /// The domain's gateways, as configured (unknown names left out: the
+    /// parser refuses them).
+    pub fn gateways_of(&self, d: &DomainConfig) -> Vec<GatewayConfig> {
+        let mut names: Vec<&str> = d.interfaces.iter().map(|i| i.gateway.as_str()).collect();
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .filter_map(|n| self.gateways.get(n).cloned())
+            .collect()
     }
 }
 
@@ -175,7 +243,31 @@ impl Config {
         let networks = cx.walk(None);
         cx.check_global(&networks);
         let metadata = cx.metadata;
-        cx.finish(Config { networks, metadata })
+        let (gateways, domains) = cx.take_routed();
+        cx.check_routed(&networks, &gateways, &domains);
+        cx.finish(Config {
+            networks,
+            gateways,
+            domains,
+            metadata,
+        })
+    }
+
+    /// Parses the file but validates only `domain` and the gateways (the
+    /// qemu hook's view): the result holds that domain and every gateway.
+    pub fn parse_domain(text: &str, file: &str, domain: &str) -> Result<Config> {
+        let mut cx = Cx::new(text, file);
+        cx.only_domain = Some(domain.to_string());
+        let _ = cx.walk(None);
+        let (gateways, domains) = cx.take_routed();
+        cx.check_routed(&BTreeMap::new(), &gateways, &domains);
+        let metadata = cx.metadata;
+        cx.finish(Config {
+            networks: BTreeMap::new(),
+            gateways,
+            domains,
+            metadata,
+        })
     }
 
     /// Parses the file but validates only `network` (and the top level): a
@@ -191,6 +283,7 @@ impl Config {
         network: &str,
     ) -> Result<(Option<NetworkConfig>, bool)> {
         let mut cx = Cx::new(text, file);
+        cx.skip_routed = true;
         let mut networks = cx.walk(Some(network));
         let found = networks.remove(network);
         let metadata = cx.metadata;

@@ -20,7 +20,14 @@ pub(super) struct Cx<'a> {
     errors: Vec<ConfigError>,
     /// The top-level `metadata` switch, once walked.
     pub(super) metadata: bool,
+    /// The network hook's view: gateways and domains are not walked.
+    pub(super) skip_routed: bool,
+    /// The qemu hook's view: only this domain (and every gateway), no networks.
+    pub(super) only_domain: Option<String>,
+    routed: routed::Walked,
 }
+
+mod routed;
 
 type Table<'i> = DeTable<'i>;
 
@@ -39,6 +46,9 @@ impl<'a> Cx<'a> {
             file,
             errors: Vec::new(),
             metadata: true,
+            skip_routed: false,
+            only_domain: None,
+            routed: routed::Walked::default(),
         }
     }
 
@@ -85,6 +95,10 @@ impl<'a> Cx<'a> {
         };
         for (k, v) in root.get_ref().iter() {
             match k.get_ref().as_ref() {
+                "gateways" | "domains" if self.skip_routed => {}
+                "gateways" => self.gateways(v),
+                "domains" => self.domains(v),
+                "networks" if self.only_domain.is_some() => {}
                 "networks" => {
                     let Some(nets) = self.table(v, "networks") else {
                         continue;
@@ -117,7 +131,7 @@ impl<'a> Cx<'a> {
                 },
                 other => {
                     let key = key_repr(other);
-                    self.err(k.span(), &key, "unknown key (expected: networks, metadata)")
+                    self.err(k.span(), &key, "unknown key (expected: networks, gateways, domains, metadata)")
                 }
             }
         }

@@ -4,7 +4,7 @@
 
 use super::{Host, HostError, Scope};
 use crate::firewall::{self, Family, NFT_TABLE, nftables};
-use crate::model::{Addr, Link, LinkKind, Observed, owner_mark};
+use crate::model::{Addr, Link, LinkKind, Mac, Neigh, Observed, Route, owner_mark};
 use crate::netlink;
 use crate::plan::Step;
 
@@ -136,6 +136,7 @@ impl Model {
                     index,
                     net: *addr,
                     link_scope: false,
+                    noprefixroute: false,
                 });
             }
             DelAddr { name, addr } => {
@@ -148,6 +149,11 @@ impl Model {
                 if let Ok(index) = self.index(name) {
                     self.obs.links.retain(|l| l.index != index);
                     self.obs.addrs.retain(|a| a.index != index);
+                    self.obs.routes.retain(|r| r.oif != Some(index));
+                    self.obs.neighs.retain(|n| n.index != index);
+                    self.obs
+                        .sysctls
+                        .retain(|k, _| crate::plan::sysctl_dev(k) != Some(name.as_str()));
                 }
             }
             BridgeVidAdd { bridge, vid } => {
@@ -248,7 +254,109 @@ impl Model {
                 }
                 zones.of.insert(name.clone(), None);
             }
+            CreateDummy { name, mac }
+            | CreateTap {
+                name,
+                mac: Some(mac),
+                ..
+            } => self.new_link(name, step, Some(*mac))?,
+            CreateTap {
+                name, mac: None, ..
+            } => self.new_link(name, step, None)?,
+            AddGatewayAddr { name, addr } => {
+                let index = self.index(name)?;
+                if self
+                    .obs
+                    .addrs
+                    .iter()
+                    .any(|a| a.index == index && a.net == *addr)
+                {
+                    return Err(errno(name, libc::EEXIST));
+                }
+                self.obs.addrs.push(Addr {
+                    index,
+                    net: *addr,
+                    link_scope: false,
+                    noprefixroute: true,
+                });
+            }
+            AddRoute {
+                dst,
+                dev,
+                protocol,
+                table,
+            } => {
+                let oif = self.index(dev)?;
+                if self
+                    .obs
+                    .routes
+                    .iter()
+                    .any(|r| r.dst == *dst && r.table == *table)
+                {
+                    return Err(errno(dev, libc::EEXIST));
+                }
+                self.obs.routes.push(Route {
+                    dst: *dst,
+                    oif: Some(oif),
+                    protocol: *protocol,
+                    table: *table,
+                });
+            }
+            DelRoute {
+                dst, dev, table, ..
+            } => {
+                if let Ok(oif) = self.index(dev) {
+                    self.obs
+                        .routes
+                        .retain(|r| !(r.dst == *dst && r.oif == Some(oif) && r.table == *table));
+                }
+            }
+            AddNeigh { dev, addr, mac } => {
+                let index = self.index(dev)?;
+                self.obs
+                    .neighs
+                    .retain(|n| !(n.index == index && n.addr == *addr));
+                self.obs.neighs.push(Neigh {
+                    index,
+                    addr: *addr,
+                    mac: Some(*mac),
+                    permanent: true,
+                });
+            }
+            DelNeigh { dev, addr, .. } => {
+                if let Ok(index) = self.index(dev) {
+                    self.obs
+                        .neighs
+                        .retain(|n| !(n.index == index && n.addr == *addr));
+                }
+            }
+            SetSysctl { key, value, .. } => {
+                if let Some(dev) = crate::plan::sysctl_dev(key) {
+                    self.index(dev)?;
+                }
+                self.obs.sysctls.insert(key.clone(), value.clone());
+            }
         }
+        Ok(())
+    }
+
+    fn new_link(&mut self, name: &str, step: &Step, mac: Option<Mac>) -> Result<(), HostError> {
+        if self.obs.link_by_name(name).is_some() {
+            return Err(errno(name, libc::EEXIST));
+        }
+        let index = self.obs.links.iter().map(|l| l.index).max().unwrap_or(0) + 1;
+        let kind = match step {
+            Step::CreateDummy { .. } => "dummy",
+            _ => "tun",
+        };
+        self.obs.links.push(Link {
+            index,
+            name: name.to_string(),
+            kind: LinkKind::Other(kind.into()),
+            mtu: 1500,
+            mac,
+            ..Link::default()
+        });
         Ok(())
     }
 

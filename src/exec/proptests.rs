@@ -161,6 +161,7 @@ fn host(c: &Case) -> Observed {
             index: BRIDGE,
             net: ip("10.12.4.1/22"),
             link_scope: false,
+            noprefixroute: false,
         }],
     );
     if c.filtering {
@@ -212,6 +213,7 @@ fn host(c: &Case) -> Observed {
                     index,
                     net,
                     link_scope: false,
+                    noprefixroute: false,
                 }));
             }
         }
@@ -223,6 +225,7 @@ fn host(c: &Case) -> Observed {
             index: 40,
             net: v4(c.vlans[0].0),
             link_scope: false,
+            noprefixroute: false,
         });
     }
     if let Some((nft, stale)) = c.unnat {

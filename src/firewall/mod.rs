@@ -374,7 +374,7 @@ pub fn run(step: &Step, r: &mut dyn Runner) -> Result<(), Error> {
         D::Iptables => iptables::Iptables.run(step, r),
         D::Nftables => nftables::Nftables.run(step, r),
         D::Firewalld => firewalld::run(step, r),
-        D::Netlink => Err(Error::Output {
+        D::Netlink | D::Sysctl => Err(Error::Output {
             program: "net-hook".into(),
             what: step.to_string(),
             why: "not a firewall step".into(),

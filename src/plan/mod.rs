@@ -15,7 +15,7 @@ use crate::firewall::{self, Backend, Owner, firewalld};
 use crate::hookdata::HookNetwork;
 use crate::model::{Link, LinkKind, Observed, overlaps, owner_mark};
 
-pub use step::{Driver, Step};
+pub use step::{Driver, Step, sysctl_dev};
 
 /// Every change one run makes, in order, and what it decided without a
 /// step (why there is no exemption, which backend holds it).
@@ -61,6 +61,8 @@ pub enum Problem {
     Firewall {
         why: String,
     },
+    /// A routed interface's plan (the qemu hook).
+    Routed(crate::routed::Problem),
 }
 
 impl fmt::Display for Problem {
@@ -96,6 +98,7 @@ impl fmt::Display for Problem {
                 "address {addr} conflicts with {holder_addr} on {holder}; remove it from {holder} first (or change the config)"
             ),
             Firewall { why } => write!(f, "un-NAT exemption: {why}"),
+            Routed(p) => write!(f, "{p}"),
         }
     }
 }

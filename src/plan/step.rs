@@ -7,7 +7,10 @@ use std::fmt;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use std::net::IpAddr;
+
 use crate::firewall::{Exemption, Family};
+use crate::model::Mac;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
@@ -104,6 +107,73 @@ pub enum Step {
         name: String,
         zone: String,
     },
+    /// A routed interfaces' gateway device.
+    CreateDummy {
+        name: String,
+        mac: Mac,
+    },
+    /// A persistent tap for a domain whose interface says `managed='no'`.
+    CreateTap {
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mac: Option<Mac>,
+        vnet_hdr: bool,
+        multi_queue: bool,
+    },
+    /// An address with `noprefixroute`: no connected route for its prefix.
+    AddGatewayAddr {
+        name: String,
+        addr: IpNet,
+    },
+    /// `DST dev DEV proto PROTOCOL table TABLE scope link`.
+    AddRoute {
+        dst: IpNet,
+        dev: String,
+        protocol: u8,
+        table: u32,
+    },
+    DelRoute {
+        dst: IpNet,
+        dev: String,
+        protocol: u8,
+        table: u32,
+    },
+    /// A permanent neighbour entry: `ADDR lladdr MAC dev DEV nud permanent`.
+    AddNeigh {
+        dev: String,
+        addr: IpAddr,
+        mac: Mac,
+    },
+    DelNeigh {
+        dev: String,
+        addr: IpAddr,
+        mac: Mac,
+    },
+    /// Writes `value` to /proc/sys/KEY (`net/ipv4/conf/tap0/proxy_arp`).
+    SetSysctl {
+        key: String,
+        value: String,
+        old: String,
+    },
+}
+
+/// The device of a per-device sysctl key (`net/ipv4/conf/DEV/...`).
+pub fn sysctl_dev(key: &str) -> Option<&str> {
+    let mut p = key.split('/');
+    match (p.next(), p.next(), p.next(), p.next()) {
+        (Some("net"), Some(_), Some("conf" | "neigh"), Some(dev))
+            if dev != "all" && dev != "default" =>
+        {
+            Some(dev)
+        }
+        _ => None,
+    }
+}
+
+/// `net/ipv4/conf/x/y` as sysctl(8) writes it (a dot in the device name
+/// becomes a slash there, so this is for messages only).
+fn sysctl_name(key: &str) -> String {
+    key.replace('/', ".")
 }
 
 /// Who carries a step out.
@@ -113,6 +183,8 @@ pub enum Driver {
     Iptables,
     Nftables,
     Firewalld,
+    /// Writes under /proc/sys.
+    Sysctl,
 }
 
 impl Step {
@@ -190,6 +262,37 @@ impl Step {
                 zone,
                 old: None,
             },
+            CreateDummy { name, .. } | CreateTap { name, .. } => DeleteLink { name },
+            AddGatewayAddr { name, addr } => DelAddr { name, addr },
+            AddRoute {
+                dst,
+                dev,
+                protocol,
+                table,
+            } => DelRoute {
+                dst,
+                dev,
+                protocol,
+                table,
+            },
+            DelRoute {
+                dst,
+                dev,
+                protocol,
+                table,
+            } => AddRoute {
+                dst,
+                dev,
+                protocol,
+                table,
+            },
+            AddNeigh { dev, addr, mac } => DelNeigh { dev, addr, mac },
+            DelNeigh { dev, addr, mac } => AddNeigh { dev, addr, mac },
+            SetSysctl { key, value, old } => SetSysctl {
+                key,
+                value: old,
+                old: value,
+            },
         })
     }
 
@@ -202,6 +305,7 @@ impl Step {
             | NftSetChain { .. }
             | NftDeleteChain { .. } => Driver::Nftables,
             ZoneSet { .. } | ZoneRemove { .. } => Driver::Firewalld,
+            SetSysctl { .. } => Driver::Sysctl,
             _ => Driver::Netlink,
         }
     }
@@ -218,7 +322,13 @@ impl Step {
             | DelAddr { name, .. }
             | SetMtu { name, .. }
             | SetUp { name }
-            | SetDown { name } => Some(name),
+            | SetDown { name }
+            | AddGatewayAddr { name, .. } => Some(name),
+            AddRoute { dev, .. }
+            | DelRoute { dev, .. }
+            | AddNeigh { dev, .. }
+            | DelNeigh { dev, .. } => Some(dev),
+            SetSysctl { key, .. } => sysctl_dev(key),
             _ => None,
         }
     }
@@ -226,7 +336,9 @@ impl Step {
     /// A VLAN this step creates.
     pub fn created_link(&self) -> Option<&str> {
         match self {
-            Step::CreateVlan { name, .. } => Some(name),
+            Step::CreateVlan { name, .. }
+            | Step::CreateDummy { name, .. }
+            | Step::CreateTap { name, .. } => Some(name),
             _ => None,
         }
     }
@@ -344,6 +456,54 @@ impl fmt::Display for Step {
                 old: Some(old),
             } => write!(f, "move {name} to firewalld zone {zone} (from {old})"),
             ZoneRemove { name, zone } => write!(f, "remove {name} from firewalld zone {zone}"),
+            CreateDummy { name, mac } => {
+                write!(f, "create gateway device {name} (dummy, mac {mac})")
+            }
+            CreateTap {
+                name,
+                mac,
+                vnet_hdr,
+                multi_queue,
+            } => {
+                write!(f, "create tap {name} (persistent")?;
+                if *vnet_hdr {
+                    write!(f, ", vnet_hdr")?;
+                }
+                if *multi_queue {
+                    write!(f, ", multi_queue")?;
+                }
+                match mac {
+                    Some(m) => write!(f, ", mac {m})"),
+                    None => write!(f, ")"),
+                }
+            }
+            AddGatewayAddr { name, addr } => write!(
+                f,
+                "add {addr} to {name} (noprefixroute: no route for {})",
+                addr.trunc()
+            ),
+            AddRoute {
+                dst,
+                dev,
+                protocol,
+                table,
+            } => write!(f, "route {dst} via {dev} (proto {protocol}, table {table})"),
+            DelRoute {
+                dst,
+                dev,
+                protocol,
+                table,
+            } => write!(
+                f,
+                "remove the route {dst} via {dev} (proto {protocol}, table {table})"
+            ),
+            AddNeigh { dev, addr, mac } => {
+                write!(f, "add permanent neighbour {addr} lladdr {mac} on {dev}")
+            }
+            DelNeigh { dev, addr, .. } => write!(f, "remove the neighbour {addr} on {dev}"),
+            SetSysctl { key, value, old } => {
+                write!(f, "set {} = {value} (was {old})", sysctl_name(key))
+            }
         }
     }
 }

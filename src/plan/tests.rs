@@ -50,6 +50,7 @@ fn second_run_changes_nothing() {
                 index: 9,
                 net: ip("fe80::1/64"),
                 link_scope: true,
+                noprefixroute: false,
             },
         ],
     );
@@ -69,6 +70,7 @@ fn matching_vlan_is_adopted_and_reconciled() {
                 index: 9,
                 net: ip("fe80::1/64"),
                 link_scope: true,
+                noprefixroute: false,
             },
         ],
     );
@@ -197,6 +199,7 @@ fn overlapping_prefixes_conflict_link_scope_does_not() {
                 index: 7,
                 net: ip("fd00:12:8::5/64"),
                 link_scope: true,
+                noprefixroute: false,
             },
         ],
     );
