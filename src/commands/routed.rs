@@ -488,10 +488,12 @@ pub fn reconcile(cx: &Ctx, dry_run: bool) -> Result<(Vec<String>, usize)> {
     let cfg = super::load_config(cx.config)?;
     let mut lines = Vec::new();
     let mut failures = 0;
-    if cfg.domains.is_empty() && cfg.gateways.is_empty() {
-        return Ok((lines, 0));
-    }
-    let doms = cx.libvirt.domains()?;
+    // Only ask libvirt when there are domains to ask about.
+    let doms = if cfg.domains.is_empty() {
+        vec![]
+    } else {
+        cx.libvirt.domains()?
+    };
     for d in cfg.domains.values() {
         let info = doms.iter().find(|i| i.xml.name == d.name);
         let res = match info {
@@ -720,5 +722,176 @@ fn print_dry(name: &str, what: &str, steps: &[Step]) {
     }
     for (i, s) in steps.iter().enumerate() {
         println!("  {:>2}. {s}", i + 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::GatewayConfig;
+    use crate::model::{Neigh, Route};
+    use crate::testutil::{addr, link, obs};
+
+    const SEED: &[u8] = b"host";
+
+    fn gw() -> GatewayConfig {
+        GatewayConfig {
+            name: "virgw-service".into(),
+            addresses: vec!["172.31.16.1/24".parse().unwrap()],
+            mac: None,
+        }
+    }
+
+    fn iface() -> RoutedInterface {
+        RoutedInterface {
+            tap: "tap-routed-demo".into(),
+            gateway: "virgw-service".into(),
+            addresses: vec!["172.31.16.10/32".parse().unwrap()],
+            route_protocol: 200,
+            table: 254,
+            tap_mode: TapMode::Libvirt,
+            rp_filter: 1,
+        }
+    }
+
+    fn worst(checks: &[Check]) -> Status {
+        checks
+            .iter()
+            .map(|c| c.status)
+            .max()
+            .unwrap_or(Status::Pass)
+    }
+
+    #[test]
+    fn the_gateway_passes_only_as_net_hook_makes_it() {
+        let mut l = link(2, "virgw-service", "dummy");
+        l.alias = Some(GATEWAY_MARK.into());
+        l.mac = Some(Mac::derived(SEED, "virgw-service"));
+        let mut a = addr(2, "172.31.16.1/24");
+        a.noprefixroute = true;
+        let good = gateway_checks(&gw(), SEED, &obs(vec![l.clone()], vec![a.clone()]));
+        assert_eq!(worst(&good), Status::Pass, "{good:?}");
+        a.noprefixroute = false;
+        let routed = gateway_checks(&gw(), SEED, &obs(vec![l.clone()], vec![a]));
+        assert!(
+            routed
+                .iter()
+                .any(|c| c.status == Status::Fail && c.reason.contains("connected route")),
+            "{routed:?}"
+        );
+        let missing = gateway_checks(&gw(), SEED, &obs(vec![], vec![]));
+        assert_eq!(worst(&missing), Status::Fail);
+    }
+
+    #[test]
+    fn an_interface_is_judged_by_effective_values_routes_and_entries() {
+        let tap = link(9, "tap-routed-demo", "tun");
+        let mut o = obs(vec![tap], vec![]);
+        for (k, v) in [
+            ("net/ipv4/conf/tap-routed-demo/proxy_arp", "1"),
+            ("net/ipv4/conf/tap-routed-demo/forwarding", "1"),
+            ("net/ipv4/conf/tap-routed-demo/arp_ignore", "0"),
+            ("net/ipv4/conf/all/arp_ignore", "0"),
+            ("net/ipv4/conf/tap-routed-demo/rp_filter", "1"),
+            ("net/ipv4/conf/all/rp_filter", "0"),
+        ] {
+            o.sysctls.insert(k.into(), v.into());
+        }
+        o.routes.push(Route {
+            dst: "172.31.16.10/32".parse().unwrap(),
+            oif: Some(9),
+            protocol: 200,
+            table: 254,
+        });
+        let mac: Mac = "52:54:00:1e:10:0a".parse().unwrap();
+        o.neighs.push(Neigh {
+            index: 9,
+            addr: "172.31.16.10".parse().unwrap(),
+            mac: Some(mac),
+            permanent: true,
+        });
+        let xml = crate::domaindata::parse(
+            "<domain><name>routed-demo</name><devices><interface type='ethernet'>\
+             <mac address='52:54:00:1e:10:0a'/><target dev='tap-routed-demo'/></interface></devices></domain>",
+        )
+        .unwrap();
+        let checks: Vec<Check> = interface_checks(&iface(), Some(&xml), true, &o)
+            .into_iter()
+            .filter(|c| c.id != "BIRD")
+            .collect();
+        assert_eq!(worst(&checks), Status::Pass, "{checks:?}");
+        // all.arp_ignore = 2 wins over the tap's 0.
+        o.sysctls
+            .insert("net/ipv4/conf/all/arp_ignore".into(), "2".into());
+        o.routes.clear();
+        let checks = interface_checks(&iface(), Some(&xml), true, &o);
+        let fails: Vec<&str> = checks
+            .iter()
+            .filter(|c| c.status == Status::Fail)
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(fails, vec!["SYSCTL", "ROUTE"], "{checks:?}");
+        // Not running: what is missing is only a warning.
+        let o = obs(vec![], vec![]);
+        assert_eq!(
+            worst(&interface_checks(&iface(), None, false, &o)),
+            Status::Warn
+        );
+    }
+
+    #[test]
+    fn teardown_all_removes_marked_devices_and_recorded_routes_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let rd = RunDir::domains(dir.path());
+        let route = Step::AddRoute {
+            dst: "172.31.16.10/32".parse().unwrap(),
+            dev: "tap-user".into(),
+            protocol: 200,
+            table: 254,
+        };
+        rd.write(&crate::state::Outcome {
+            network: "routed-demo".into(),
+            op: RunOp::Started,
+            actions: vec![route],
+            ..Default::default()
+        })
+        .unwrap();
+        let mut gw = link(2, "virgw-service", "dummy");
+        gw.alias = Some(GATEWAY_MARK.into());
+        let mut tap = link(3, "tap-pre", "tun");
+        tap.alias = Some(routed::tap_mark("d2"));
+        let mut o = obs(
+            vec![
+                gw,
+                tap,
+                link(4, "tap-user", "tun"),
+                link(5, "dummy9", "dummy"),
+            ],
+            vec![],
+        );
+        o.routes.push(Route {
+            dst: "172.31.16.10/32".parse().unwrap(),
+            oif: Some(4),
+            protocol: 200,
+            table: 254,
+        });
+        let steps = plan_remove_all(&o, dir.path());
+        assert_eq!(
+            steps,
+            vec![
+                Step::DelRoute {
+                    dst: "172.31.16.10/32".parse().unwrap(),
+                    dev: "tap-user".into(),
+                    protocol: 200,
+                    table: 254
+                },
+                Step::DeleteLink {
+                    name: "virgw-service".into()
+                },
+                Step::DeleteLink {
+                    name: "tap-pre".into()
+                },
+            ]
+        );
     }
 }
