@@ -488,6 +488,38 @@ pub fn reconcile(cx: &Ctx, dry_run: bool) -> Result<(Vec<String>, usize)> {
     let cfg = super::load_config(cx.config)?;
     let mut lines = Vec::new();
     let mut failures = 0;
+    // Every configured gateway, whether or not a domain runs yet (at boot
+    // the reconcile unit makes them before the first domain's `prepare`).
+    let seed = qemu_hook::host_seed();
+    let mut host = System::open()?;
+    let obs = host.observe(&exec::Scope::default())?;
+    for g in cfg.gateways.values() {
+        let res = routed::plan_gateway(g, &seed, &obs)
+            .map_err(|p| Error::Refused(p.into_iter().map(crate::plan::Problem::Routed).collect()));
+        let res = match res {
+            Ok(steps) if dry_run => {
+                print_dry(&g.name, "reconcile (gateway)", &steps);
+                Ok(vec![])
+            }
+            Ok(steps) if steps.is_empty() => Ok(vec![]),
+            Ok(steps) => {
+                let _lock = RunDir::domains(cx.run_dir).lock()?;
+                let mut done = Vec::new();
+                exec::apply(&mut host, &steps, |s| done.push(s.to_string()))
+                    .map(|_| done)
+                    .map_err(Error::from)
+            }
+            Err(e) => Err(e),
+        };
+        match res {
+            Ok(done) if done.is_empty() => {}
+            Ok(done) => lines.push(format!("gateway {}: {}", g.name, done.join("; "))),
+            Err(e) => {
+                failures += 1;
+                lines.push(format!("gateway {}: {e}", g.name));
+            }
+        }
+    }
     // Only ask libvirt when there are domains to ask about.
     let doms = if cfg.domains.is_empty() {
         vec![]
@@ -528,7 +560,6 @@ pub fn reconcile(cx: &Ctx, dry_run: bool) -> Result<(Vec<String>, usize)> {
         }
     }
     // Leftovers of what the config no longer has.
-    let mut host = System::open()?;
     let obs = host.observe(&exec::Scope::default())?;
     let configured_taps: Vec<&str> = cfg
         .domains
