@@ -76,6 +76,11 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Routed VM interfaces: print the <interface> element for a configured one.
+    Routed {
+        #[command(subcommand)]
+        command: RoutedCommand,
+    },
     /// Install the hook entries network.d/50-net-hook and qemu.d/50-net-hook (symlinks to this binary).
     Install {
         /// libvirt's hooks directory.
@@ -95,11 +100,14 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Audit a network: the runbook's G1-G6 and the hook's own preconditions.
+    /// Audit a network: the runbook's G1-G6 and the hook's own preconditions;
+    /// or a domain's routed interfaces (gateway, taps, effective sysctls,
+    /// routes, neighbour entries, what BIRD learned).
     ///
     /// One PASS / WARN / FAIL line per check. Exit status: 0 no FAIL, 1 any
     /// FAIL, 2 could not run (no libvirt, unknown network).
     Check {
+        /// A network, or a domain of the config's [domains].
         network: String,
         /// Machine-readable output (see README, "JSON output").
         #[arg(long)]
@@ -115,15 +123,21 @@ enum Command {
     /// Exit status: 0 when every active network is as configured, 1 on
     /// drift, 2 could not run.
     Status {
+        /// A network (or, with --domains, a domain).
         network: Option<String>,
         #[arg(long)]
         json: bool,
+        /// Only the domains with routed interfaces (text shows both by default;
+        /// --json shows networks, or with this flag domains).
+        #[arg(long)]
+        domains: bool,
         #[command(flatten)]
         libvirt: LibvirtArgs,
     },
-    /// Do what the hook does on `started`, for a running network.
+    /// Do what the hook does on `started`, for a running network (or what
+    /// the qemu hook does on `prepare` and `started`, for a running domain).
     ///
-    /// The bridge name comes from libvirt. Exit status: 0 done (or nothing to
+    /// The bridge name (the domain XML) comes from libvirt. Exit status: 0 done (or nothing to
     /// do), 1 failed (rolled back), 2 could not run.
     Apply {
         network: String,
@@ -133,7 +147,8 @@ enum Command {
         #[command(flatten)]
         libvirt: LibvirtArgs,
     },
-    /// Do what the hook does on `stopped`: delete the network's marked VLANs and exemptions.
+    /// Do what the hook does on `stopped`: delete the network's marked VLANs and
+    /// exemptions; for a domain, its routes, neighbour entries and pre-created taps.
     ///
     /// Needs no libvirt. Exit status: 0 done, 1 something could not be removed.
     Teardown {
@@ -141,14 +156,16 @@ enum Command {
         #[arg(required_unless_present = "all")]
         network: Option<String>,
         /// Everything net-hook owns: every marked VLAN, every exemption rule
-        /// and table, on both firewall backends (for package removal).
+        /// and table, on both firewall backends, every gateway device and
+        /// pre-created tap with the routes it recorded (for package removal).
         #[arg(long, conflicts_with = "network")]
         all: bool,
         #[arg(long)]
         dry_run: bool,
     },
-    /// Apply every active configured network; tear down what is marked for
-    /// networks that are not active or no longer configured.
+    /// Apply every active configured network and running configured domain;
+    /// tear down what is marked for networks (domains) that are not active
+    /// or no longer configured.
     ///
     /// For after a daemon restart (hooks do not re-run) or a VLAN deleted by
     /// hand. Exit status: 0 all done, 1 any network failed, 2 could not run.
@@ -179,6 +196,20 @@ struct LibvirtArgs {
     /// libvirt connection URI (modular daemons answer on the same URI).
     #[arg(long, value_name = "URI", default_value = "qemu:///system")]
     connect: String,
+}
+
+#[derive(Subcommand)]
+enum RoutedCommand {
+    /// Print the <interface type='ethernet'> element of DOMAIN's interface
+    /// TAP, to paste with `virsh edit DOMAIN` (or `virt-xml DOMAIN
+    /// --add-device --network ...`). Exit status: 0, 1 when not configured.
+    Xml {
+        domain: String,
+        tap: String,
+        /// The guest's MAC (default: libvirt picks one).
+        #[arg(long, value_name = "MAC")]
+        mac: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -231,6 +262,18 @@ pub fn main(args: Vec<OsString>, companion: Option<&Companion>) -> u8 {
                 1
             }
         },
+        Command::Routed {
+            command: RoutedCommand::Xml { domain, tap, mac },
+        } => match commands::routed::interface_xml(&paths.config, &domain, &tap, mac.as_deref()) {
+            Ok(xml) => {
+                print!("{xml}");
+                0
+            }
+            Err(e) => {
+                eprintln!("net-hook: {e}");
+                1
+            }
+        },
         Command::Install {
             hooks_dir,
             target,
@@ -245,6 +288,10 @@ pub fn main(args: Vec<OsString>, companion: Option<&Companion>) -> u8 {
             dry_run,
         } => lines(match (all, network) {
             (true, _) => commands::teardown::run_all(&paths.run_dir, dry_run),
+            (false, Some(n)) if is_domain(&paths.config, &n) => {
+                commands::routed::teardown(&paths.config, &paths.run_dir, &n, dry_run)
+                    .map(|s| s.iter().map(ToString::to_string).collect())
+            }
             (false, Some(n)) => commands::teardown::run(&paths.config, &paths.run_dir, &n, dry_run),
             (false, None) => Err(Error::Usage("name a network, or pass --all".into())),
         }),
@@ -282,8 +329,27 @@ pub fn main(args: Vec<OsString>, companion: Option<&Companion>) -> u8 {
     }
 }
 
+/// Whether the config names `name` as a domain (routed interfaces) and not
+/// as a network: the commands that take either then act on the domain.
+fn is_domain(config: &std::path::Path, name: &str) -> bool {
+    commands::load_config(config).is_ok_and(|c| commands::routed::is_domain(&c, name))
+}
+
 fn libvirt_command(cx: &Ctx, cmd: Command) -> u8 {
     match cmd {
+        Command::Check { network, json, .. } if is_domain(cx.config, &network) => {
+            match commands::routed::check(cx, &network) {
+                Ok(r) => {
+                    if json {
+                        commands::print_json(&r);
+                    } else {
+                        commands::routed::print(&r, commands::use_color());
+                    }
+                    u8::from(r.result == commands::check::Status::Fail)
+                }
+                Err(e) => fail(&e),
+            }
+        }
         Command::Check { network, json, .. } => match commands::check::run(cx, &network) {
             Ok(r) => {
                 if json {
@@ -295,15 +361,69 @@ fn libvirt_command(cx: &Ctx, cmd: Command) -> u8 {
             }
             Err(e) => fail(&e),
         },
+        Command::Status {
+            network,
+            json,
+            domains: true,
+            ..
+        } => match commands::routed::status(cx, network.as_deref()) {
+            Ok(list) => {
+                if json {
+                    commands::print_json(&list);
+                } else {
+                    commands::routed::print_status(&list, commands::use_color());
+                }
+                u8::from(list.iter().any(|d| !d.drift.is_empty()))
+            }
+            Err(e) => fail(&e),
+        },
+        Command::Status { network, json, .. }
+            if !json && network.as_deref().is_some_and(|n| is_domain(cx.config, n)) =>
+        {
+            match commands::routed::status(cx, network.as_deref()) {
+                Ok(list) => {
+                    commands::routed::print_status(&list, commands::use_color());
+                    u8::from(list.iter().any(|d| !d.drift.is_empty()))
+                }
+                Err(e) => fail(&e),
+            }
+        }
         Command::Status { network, json, .. } => {
             match commands::status::run(cx, network.as_deref()) {
                 Ok(list) => {
+                    let mut drift = list.iter().any(|n| n.drifted());
                     if json {
                         commands::print_json(&list);
                     } else {
                         commands::status::print(&list, commands::use_color());
+                        // Then the domains, when the config has any.
+                        if network.is_none() {
+                            match commands::routed::status(cx, None) {
+                                Ok(d) => {
+                                    commands::routed::print_status(&d, commands::use_color());
+                                    drift |= d.iter().any(|d| !d.drift.is_empty());
+                                }
+                                Err(e) => return fail(&e),
+                            }
+                        }
                     }
-                    u8::from(list.iter().any(|n| n.drifted()))
+                    u8::from(drift)
+                }
+                Err(e) => fail(&e),
+            }
+        }
+        Command::Apply {
+            network, dry_run, ..
+        } if is_domain(cx.config, &network) => {
+            match commands::routed::apply(cx, &network, dry_run) {
+                Ok(steps) => {
+                    if steps.is_empty() && !dry_run {
+                        println!(
+                            "domain {network}: nothing to do, every routed interface is as configured"
+                        );
+                    }
+                    commands::print_steps(&steps);
+                    0
                 }
                 Err(e) => fail(&e),
             }
@@ -320,15 +440,25 @@ fn libvirt_command(cx: &Ctx, cmd: Command) -> u8 {
             }
             Err(e) => fail(&e),
         },
-        Command::Reconcile { dry_run, .. } => match commands::reconcile::run(cx, dry_run) {
-            Ok((lines, failures)) => {
-                for l in lines {
-                    println!("{l}");
+        Command::Reconcile { dry_run, .. } => {
+            let nets = commands::reconcile::run(cx, dry_run);
+            let doms = commands::routed::reconcile(cx, dry_run);
+            let mut rc = 0;
+            for res in [nets, doms] {
+                match res {
+                    Ok((lines, failures)) => {
+                        for l in lines {
+                            println!("{l}");
+                        }
+                        if failures > 0 {
+                            rc = rc.max(1);
+                        }
+                    }
+                    Err(e) => rc = rc.max(fail(&e)),
                 }
-                u8::from(failures > 0)
             }
-            Err(e) => fail(&e),
-        },
+            rc
+        }
         _ => fail(&Error::Usage("not a libvirt command".into())),
     }
 }

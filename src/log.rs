@@ -226,10 +226,12 @@ impl Log {
         let sink = self.sink.get_or_insert_with(open_sink);
         match sink {
             Sink::Journal(s) => {
-                let mut d = journal_datagram(&subject, &self.op, level, event, msg);
-                if self.domain {
-                    field(&mut d, "NET_HOOK_DOMAIN", &self.network);
-                }
+                let key = if self.domain {
+                    "NET_HOOK_DOMAIN"
+                } else {
+                    "NET_HOOK_NETWORK"
+                };
+                let d = journal_entry(&subject, (key, &self.network), &self.op, level, event, msg);
                 let _ = s.send(&d);
             }
             Sink::Syslog(s) => {
@@ -270,7 +272,8 @@ fn open_sink() -> Sink {
     }
 }
 
-/// One journal entry in journald's native protocol.
+/// One journal entry in journald's native protocol, for a network.
+#[cfg(test)]
 fn journal_datagram(
     network: &str,
     op: &str,
@@ -278,15 +281,35 @@ fn journal_datagram(
     event: Option<Event>,
     msg: &str,
 ) -> Vec<u8> {
+    journal_entry(
+        network,
+        ("NET_HOOK_NETWORK", network),
+        op,
+        level,
+        event,
+        msg,
+    )
+}
+
+/// [`journal_datagram`] with the subject shown in MESSAGE (`domain X` for
+/// a domain) and the field that names it.
+fn journal_entry(
+    subject: &str,
+    (key, name): (&str, &str),
+    op: &str,
+    level: Level,
+    event: Option<Event>,
+    msg: &str,
+) -> Vec<u8> {
     let mut d = Vec::with_capacity(192 + msg.len());
-    field(&mut d, "MESSAGE", &format!("{network}: {msg}"));
+    field(&mut d, "MESSAGE", &format!("{subject}: {msg}"));
     field(&mut d, "PRIORITY", &(level as u8).to_string());
     if let Some(e) = event {
         field(&mut d, "MESSAGE_ID", e.message_id());
         field(&mut d, "NET_HOOK_EVENT", e.name());
     }
     field(&mut d, "SYSLOG_IDENTIFIER", IDENT);
-    field(&mut d, "NET_HOOK_NETWORK", network);
+    field(&mut d, key, name);
     field(&mut d, "NET_HOOK_OP", op);
     d
 }
@@ -317,6 +340,27 @@ mod tests {
         let forged = log("x: ok\nnet-hook: 1_provider").line("created");
         assert_eq!(forged.lines().count(), 1, "{forged}");
         assert_eq!(log("a b").line("created"), "net-hook: a b: created");
+    }
+
+    #[test]
+    fn a_domains_entry_names_the_domain_not_a_network() {
+        let d = journal_entry(
+            "domain routed-demo",
+            ("NET_HOOK_DOMAIN", "routed-demo"),
+            "started",
+            Level::Info,
+            None,
+            "route 172.31.16.10/32 via tap-routed-demo",
+        );
+        let text = String::from_utf8(d).unwrap();
+        assert!(
+            text.starts_with("MESSAGE=domain routed-demo: route "),
+            "{text}"
+        );
+        assert!(text.contains("\nNET_HOOK_DOMAIN=routed-demo\n"), "{text}");
+        assert!(!text.contains("NET_HOOK_NETWORK"), "{text}");
+        let line = Log::dry_run_domain("routed-demo", "started").line("x");
+        assert_eq!(line, "net-hook: domain routed-demo: x");
     }
 
     #[test]

@@ -8,9 +8,11 @@ use std::time::Duration;
 use net_hook::cli::Companion;
 use net_hook::commands::firewalld_reload as fr;
 
+use net_hook::commands::routed::DomInfo;
 use net_hook::commands::{Error, Libvirt, NetInfo};
 use net_hook::error::Result;
 use virt::connect::Connect;
+use virt::domain::Domain;
 use virt::error::ErrorNumber;
 use virt::network::Network;
 
@@ -67,6 +69,38 @@ impl Libvirt for Virt {
             .list_all_networks(0)
             .map_err(|e| err(&self.uri, "listing networks", e))?;
         list.iter().map(|n| self.info(n)).collect()
+    }
+
+    fn domain(&self, name: &str) -> Result<Option<DomInfo>> {
+        match Domain::lookup_by_name(&self.conn, name) {
+            Ok(d) => self.dom_info(&d).map(Some),
+            Err(e) if e.code() == ErrorNumber::NoDomain => Ok(None),
+            Err(e) => Err(err(&self.uri, &format!("looking up domain {name:?}"), e)),
+        }
+    }
+
+    fn domains(&self) -> Result<Vec<DomInfo>> {
+        let list = self
+            .conn
+            .list_all_domains(0)
+            .map_err(|e| err(&self.uri, "listing domains", e))?;
+        list.iter().map(|d| self.dom_info(d)).collect()
+    }
+}
+
+impl Virt {
+    /// The live XML of a running domain (its taps, MACs), else the inactive one.
+    fn dom_info(&self, d: &Domain) -> Result<DomInfo> {
+        let active = d
+            .is_active()
+            .map_err(|e| err(&self.uri, "asking whether the domain is running", e))?;
+        let xml = d
+            .get_xml_desc(0)
+            .map_err(|e| err(&self.uri, "reading the domain XML", e))?;
+        Ok(DomInfo {
+            xml: net_hook::domaindata::parse(&xml)?,
+            active,
+        })
     }
 }
 

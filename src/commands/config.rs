@@ -46,7 +46,12 @@ pub fn check(path: &Path) -> u8 {
             return 1;
         }
     };
-    println!("{file}: valid, {} network(s)", cfg.networks.len());
+    println!(
+        "{file}: valid, {} network(s), {} domain(s) with routed interfaces, {} gateway(s)",
+        cfg.networks.len(),
+        cfg.domains.len(),
+        cfg.gateways.len()
+    );
     if cfg.metadata {
         println!(
             "networks may also carry their config in their libvirt <metadata> ({}); `net-hook status` shows those",
@@ -59,6 +64,41 @@ pub fn check(path: &Path) -> u8 {
     }
     for net in cfg.networks.values() {
         print_network(net);
+    }
+    for g in cfg.gateways.values() {
+        let addrs: Vec<String> = g.addresses.iter().map(ToString::to_string).collect();
+        let mac = g
+            .mac
+            .map(|m| m.to_string())
+            .unwrap_or_else(|| "derived from the machine id".into());
+        println!(
+            "gateway {}: dummy device, {} (noprefixroute), mac {mac}",
+            g.name,
+            addrs.join(", ")
+        );
+    }
+    for d in cfg.domains.values() {
+        let mode = if d.strict {
+            "strict: a failed prepare/started fails the domain's start"
+        } else {
+            "fail-soft: failures are logged, the domain starts"
+        };
+        println!("domain {:?} ({mode}):", d.name);
+        for i in &d.interfaces {
+            let addrs: Vec<String> = i.addresses.iter().map(ToString::to_string).collect();
+            println!(
+                "  {:<15}  via gateway {}, routes {} (proto {}, table {}), tap made by {}",
+                i.tap,
+                i.gateway,
+                addrs.join(", "),
+                i.route_protocol,
+                i.table,
+                match i.tap_mode {
+                    config::TapMode::Libvirt => "libvirt",
+                    config::TapMode::Precreated => "net-hook (managed='no')",
+                }
+            );
+        }
     }
     0
 }

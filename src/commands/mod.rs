@@ -10,6 +10,7 @@ pub mod firewalld_reload;
 pub mod hook;
 pub mod install;
 pub mod reconcile;
+pub mod routed;
 pub mod status;
 pub mod teardown;
 pub mod uninstall;
@@ -91,6 +92,14 @@ pub trait Libvirt {
     /// `Ok(None)` when no such network is defined.
     fn network(&self, name: &str) -> Result<Option<NetInfo>>;
     fn networks(&self) -> Result<Vec<NetInfo>>;
+    /// `Ok(None)` when no such domain is defined. (Test doubles that know
+    /// no domains need not say so.)
+    fn domain(&self, _name: &str) -> Result<Option<routed::DomInfo>> {
+        Ok(None)
+    }
+    fn domains(&self) -> Result<Vec<routed::DomInfo>> {
+        Ok(vec![])
+    }
 }
 
 /// Everything a libvirt command is told on the command line.

@@ -40,9 +40,13 @@ pub fn run_all(run_dir: &Path, dry_run: bool) -> Result<Vec<String>> {
             Err(e) => errors.push(e),
         }
     }
-    // Rules and tables of networks that left no link or record behind.
-    let obs = host.observe(&ops::down_scope(true))?;
-    let steps = plan::plan_remove_all_firewall(&obs);
+    // Rules and tables of networks that left no link or record behind;
+    // routed interfaces' gateways, pre-created taps and recorded routes.
+    let mut scope = ops::down_scope(true);
+    scope.routes = true;
+    let obs = host.observe(&scope)?;
+    let mut steps = super::routed::plan_remove_all(&obs, run_dir);
+    steps.extend(plan::plan_remove_all_firewall(&obs));
     if dry_run {
         print_dry("--all", &steps);
     } else if let Err(e) = exec::teardown(&mut host, &steps, |s| lines.push(s.to_string())) {

@@ -217,7 +217,9 @@ fn errors_come_in_file_order() {
 fn unknown_keys_and_wrong_types() {
     assert_eq!(
         one_error("netwroks = 1\n"),
-        format!("{FILE}:1: netwroks: unknown key (expected: networks, metadata)")
+        format!(
+            "{FILE}:1: netwroks: unknown key (expected: networks, gateways, domains, metadata)"
+        )
     );
     assert_eq!(
         one_error("metadata = \"no\"\n"),

@@ -501,6 +501,9 @@ impl fmt::Display for Step {
                 write!(f, "add permanent neighbour {addr} lladdr {mac} on {dev}")
             }
             DelNeigh { dev, addr, .. } => write!(f, "remove the neighbour {addr} on {dev}"),
+            SetSysctl { key, value, old } if old.is_empty() => {
+                write!(f, "set {} = {value}", sysctl_name(key))
+            }
             SetSysctl { key, value, old } => {
                 write!(f, "set {} = {value} (was {old})", sysctl_name(key))
             }

@@ -550,3 +550,83 @@ fn recorded_qemu_hook_input_from_real_libvirt() {
         assert_eq!(crate::qemu_hook::op_of(ignored.0, ignored.1), None);
     }
 }
+
+/// A domain's whole life as libvirt 9.0 and 11.3 told it (the recorded
+/// argv and XML of each op, in libvirt's order), on the model host: what
+/// each op leaves behind, in both tap modes.
+#[test]
+fn a_recorded_life_from_real_libvirt_on_the_model_host() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hookdata");
+    for dir in ["qemu-9.0", "qemu-11.3"] {
+        for mode in ["managed", "precreated"] {
+            let text = if mode == "precreated" {
+                CONFIG.replace(
+                    "tap = \"tap-routed-demo\"",
+                    "tap = \"tap-routed-demo\"\ntap_mode = \"precreated\"",
+                )
+            } else {
+                CONFIG.to_string()
+            };
+            let c = cfg(&text);
+            let d = &c.domains["routed-demo"];
+            let gws = c.gateways_of(d);
+            let mut m = Model::new(obs(vec![link(1, "eth0", "")], vec![]));
+            let at = format!("{dir} {mode}");
+            for op in [
+                "prepare_begin",
+                "start_begin",
+                "started_begin",
+                "reconnect_begin",
+                "stopped_end",
+                "release_end",
+            ] {
+                let base = root.join(dir).join(format!("routed-demo_{op}_{mode}"));
+                let argv = std::fs::read_to_string(base.with_extension("argv")).unwrap();
+                let a: Vec<&str> = argv.split_whitespace().collect();
+                let x = crate::domaindata::parse(
+                    &std::fs::read_to_string(base.with_extension("xml")).unwrap(),
+                )
+                .unwrap();
+                let Some(run_op) = crate::qemu_hook::op_of(a[1], a[2]) else {
+                    // `start begin`: libvirt made its tap just before.
+                    if mode == "managed" {
+                        m.obs.links.push(link(50, "tap-routed-demo", "tun"));
+                    }
+                    continue;
+                };
+                let (steps, _) = crate::qemu_hook::plan(d, &gws, SEED, &x, run_op, &m.obs)
+                    .unwrap_or_else(|e| panic!("{at} {op}: {e}"));
+                let res = match run_op {
+                    crate::state::RunOp::Stopped | crate::state::RunOp::Release => {
+                        exec::teardown(&mut m, &steps, |_| {})
+                    }
+                    _ => exec::apply(&mut m, &steps, |_| {}),
+                };
+                res.unwrap_or_else(|e| panic!("{at} {op}: {e}"));
+                let routed = m
+                    .obs
+                    .routes
+                    .iter()
+                    .any(|r| r.dst.to_string() == "172.31.16.10/32" && r.protocol == 200);
+                let tap = m.obs.link_by_name("tap-routed-demo").is_some();
+                match op {
+                    "prepare_begin" => assert_eq!(tap, mode == "precreated", "{at} {op}"),
+                    "started_begin" => assert!(routed && !steps.is_empty(), "{at} {op}"),
+                    "reconnect_begin" => assert!(
+                        routed && steps.is_empty(),
+                        "{at} {op}: re-applies nothing: {steps:?}"
+                    ),
+                    "stopped_end" => assert!(!routed && m.obs.neighs.is_empty(), "{at} {op}"),
+                    _ => assert!(
+                        !tap || mode == "managed",
+                        "{at} {op}: the pre-created tap is gone"
+                    ),
+                }
+                assert!(
+                    m.obs.link_by_name("virgw-service").is_some(),
+                    "{at} {op}: the gateway stays"
+                );
+            }
+        }
+    }
+}

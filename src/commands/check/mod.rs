@@ -31,7 +31,7 @@ pub struct Check {
     pub reason: String,
 }
 
-fn c(id: &'static str, status: Status, reason: impl Into<String>) -> Check {
+pub(crate) fn c(id: &'static str, status: Status, reason: impl Into<String>) -> Check {
     Check {
         id,
         status,

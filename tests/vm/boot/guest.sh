@@ -275,7 +275,7 @@ s_boot6() {
     done
     t_check "s8 purged: no net-hook files" "$left"
     t_check "s8 purged: no enablement links" "$(find /etc/systemd -name 'net-hook*' 2>/dev/null)"
-    t_check "s8 purged: no hook entries for net-hook" "$(ls -l /etc/libvirt/hooks/network.d/ 2>/dev/null | grep -i net-hook)"
+    t_check "s8 purged: no hook entries for net-hook" "$(ls -l /etc/libvirt/hooks/network.d/ /etc/libvirt/hooks/qemu.d/ 2>/dev/null | grep -i net-hook)"
     t_check "s8 purged: no links marked net-hook:*, no virbr1.104" "$(ip -d link show | grep -E 'alias net-hook:|virbr1\.104')"
     t_check "s8 purged: no net-hook iptables rules" "$(iptables -w -t nat -S 2>/dev/null | grep net-hook; ip6tables -w -t nat -S 2>/dev/null | grep net-hook)"
     t_check "s8 purged: no net-hook nftables tables" "$(nft list tables 2>/dev/null | grep net_hook)"

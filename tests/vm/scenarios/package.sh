@@ -18,6 +18,7 @@ deb2=${2:?usage: package.sh DEB-VERSION-N DEB-VERSION-N+1}
 templates=$NET_HOOK_REPO/xml-templates
 conf=/etc/net-hook/net-hook.toml
 entry=/etc/libvirt/hooks/network.d/50-net-hook
+qentry=/etc/libvirt/hooks/qemu.d/50-net-hook
 unit=/lib/systemd/system/net-hook-reconcile.service
 fwunit=/lib/systemd/system/net-hook-firewalld-reload.service
 v1=$(dpkg-deb -f "$deb1" Version)
@@ -90,6 +91,7 @@ t_match "postinst links the hook" "link $entry -> /usr/bin/net-hook" "$out"
 t_match "postinst says, in one sentence, that libvirtd must be restarted" \
     'net-hook: libvirtd is running .*: run `systemctl restart libvirtd`' "$out"
 t_eq "the hook entry links to /usr/bin/net-hook" /usr/bin/net-hook "$(readlink "$entry" 2>&1)"
+t_eq "the qemu hook entry (routed interfaces) links to /usr/bin/net-hook" /usr/bin/net-hook "$(readlink "$qentry" 2>&1)"
 t_ok "net-hook-virt in /usr/libexec/net-hook" test -x /usr/libexec/net-hook/net-hook-virt
 t_match "the config is a conffile" '^ /etc/net-hook/net-hook\.toml [0-9a-f]{32}$' \
     "$(dpkg-query -W -f='${Conffiles}\n' net-hook)"
@@ -182,6 +184,7 @@ t_match "libvirtd is still confined (enforce)" '^libvirtd \(enforce\)$' "$(vm_ap
 pkg_run "dpkg --purge" out dpkg --purge net-hook
 t_eq "purge: not installed" "" "$(pkg_status | sed 's/^un.*//')"
 t_ok "purge: no hook entry" test ! -e "$entry" -a ! -L "$entry"
+t_ok "purge: no qemu hook entry" test ! -e "$qentry" -a ! -L "$qentry"
 t_check "purge: no interface marked net-hook:*" "$(ip -d link show | grep 'alias net-hook:')"
 t_ok "purge: virbr1.104 is gone" vm_link_absent virbr1.104
 t_check "purge: no net-hook iptables rules" "$(iptables -w -t nat -S 2>/dev/null | grep net-hook; ip6tables -w -t nat -S 2>/dev/null | grep net-hook)"
