@@ -193,7 +193,11 @@ check_gateway "after start"
 check_vm "after start" "$tap" "$mac" "$addr"
 t_match "the tap's MAC is libvirt's fe:54:00:1e:10:0a" 'link/ether fe:54:00:1e:10:0a ' "$(ip link show dev "$tap" 2>&1)"
 st=$(net-hook status 2>&1)
-t_match "status lists routed-demo's interface" "$tap" "$st"
+rc=$?
+printf '%s\n' "$st" | _t_diag
+t_eq "status exits 0 (no drift)" 0 "$rc"
+t_match "status: routed-demo is running and as configured" "^domain $dom \\(running\\): ok" "$st"
+t_match "status: its interface is routed" "^  $tap via gateway $gw .*: ${addr//./\\.}/32; routed" "$st"
 # The log lines (syslog here, journald on a systemd host): one per step.
 if [[ -n $syslog ]]; then
     t_match "logged: the route for routed-demo" "net-hook\[[0-9]+\]: domain $dom: route ${addr//./\\.}/32 via $tap" "$(cat "$syslog")"
@@ -388,6 +392,16 @@ rc=$?
 printf '%s\n' "$out" | _t_diag
 t_eq "teardown --all exits 0" 0 "$rc"
 t_ok "teardown --all removed the gateway" vm_link_absent "$gw"
+# What brings the gateway back after a reboot, before any routed domain
+# starts: reconcile (the package's unit runs it when libvirtd starts).
+out=$(net-hook reconcile 2>&1)
+printf '%s\n' "$out" | _t_diag
+t_ok "reconcile creates the gateway with no domain running" vm_link_exists "$gw"
+t_eq "the gateway's MAC is the same as at the first start (derived, not random)" "$gw_mac" \
+    "$(cat "/sys/class/net/$gw/address" 2>&1)"
+check_gateway "after reconcile"
+net-hook teardown --all >/dev/null 2>&1
+t_ok "teardown --all removed it again" vm_link_absent "$gw"
 
 rm -f "$x2" "$xp" "$x3"
 vm_summary
