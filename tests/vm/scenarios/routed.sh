@@ -334,6 +334,21 @@ grep -q "<target dev='$tap3' managed='no'/>" "$x3" || vm_bail "could not make $d
 t_ok "$dom3: hook prepare begin (by hand)" net-hook hook --qemu "$dom3" prepare begin - <"$x3"
 t_ok "$dom3: hook started begin (by hand)" net-hook hook --qemu "$dom3" started begin - <"$x3"
 check_vm "$dom3" "$tap3" "$mac3" "$addr3"
+# migrate and restore are filters: what the hook prints replaces the XML.
+for op in migrate restore; do
+    out=$(net-hook hook --qemu "$dom3" "$op" begin - <"$x3" 2>/dev/null)
+    rc=$?
+    t_eq "$dom3: hook $op begin exits 0" 0 "$rc"
+    t_eq "$dom3: hook $op begin prints nothing on stdout" "" "$out"
+done
+# A domain net-hook has no config for: exit 0, no output, nothing made.
+domain_xml other-vm 52:54:00:1e:10:0d tap-other precreated >"$x3.other"
+out=$(net-hook hook --qemu other-vm prepare begin - <"$x3.other" 2>&1)
+rc=$?
+t_eq "an unconfigured domain: prepare exits 0" 0 "$rc"
+t_eq "an unconfigured domain: no output" "" "$out"
+t_ok "an unconfigured domain: no tap made" vm_link_absent tap-other
+rm -f "$x3.other"
 
 play() { # play LABEL ARGS...: run the player on tap3, show what it printed
     local l=$1 out rc=0
