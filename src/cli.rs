@@ -378,11 +378,15 @@ fn libvirt_command(cx: &Ctx, cmd: Command) -> u8 {
             Err(e) => fail(&e),
         },
         Command::Status { network, json, .. }
-            if !json && network.as_deref().is_some_and(|n| is_domain(cx.config, n)) =>
+            if network.as_deref().is_some_and(|n| is_domain(cx.config, n)) =>
         {
             match commands::routed::status(cx, network.as_deref()) {
                 Ok(list) => {
-                    commands::routed::print_status(&list, commands::use_color());
+                    if json {
+                        commands::print_json(&list);
+                    } else {
+                        commands::routed::print_status(&list, commands::use_color());
+                    }
                     u8::from(list.iter().any(|d| !d.drift.is_empty()))
                 }
                 Err(e) => fail(&e),

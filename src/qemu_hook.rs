@@ -157,7 +157,7 @@ pub fn plan(
         |p: Vec<routed::Problem>| Error::Refused(p.into_iter().map(Problem::Routed).collect());
     match op {
         RunOp::Prepare => routed::plan_prepare(&w, xml, obs)
-            .map(|s| (s, vec![]))
+            .map(|s| (s.steps, s.warnings))
             .map_err(refused),
         RunOp::Started | RunOp::Reconnect | RunOp::Apply => routed::plan_started(&w, xml, obs)
             .map(|s| (s.steps, s.warnings))

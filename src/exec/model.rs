@@ -139,7 +139,7 @@ impl Model {
                     noprefixroute: false,
                 });
             }
-            DelAddr { name, addr } => {
+            DelAddr { name, addr } | DelGatewayAddr { name, addr } => {
                 let index = self.index(name)?;
                 self.obs
                     .addrs
@@ -300,6 +300,7 @@ impl Model {
                     oif: Some(oif),
                     protocol: *protocol,
                     table: *table,
+                    metric: 0,
                 });
             }
             DelRoute {
