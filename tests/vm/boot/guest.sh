@@ -295,13 +295,13 @@ s_boot6() {
     t_eq "s8 purged: the package is gone" "" "$(dpkg-query -W -f='${db:Status-Abbrev}' net-hook 2>/dev/null | sed 's/^un *$//')"
     left=""
     for f in /usr/bin/net-hook /usr/libexec/net-hook /etc/net-hook /run/net-hook \
-        /etc/libvirt/hooks/network.d/50-net-hook /lib/systemd/system/net-hook-reconcile.service /lib/systemd/system/net-hook-firewalld-reload.service \
+        /etc/libvirt/hooks/network.d/50-net-hook /etc/libvirt/hooks/qemu.d/50-net-hook /lib/systemd/system/net-hook-reconcile.service /lib/systemd/system/net-hook-firewalld-reload.service \
         /usr/lib/systemd/system/net-hook-reconcile.service /usr/share/doc/net-hook /usr/share/man/man1/net-hook.1.gz; do
         [[ ! -e $f && ! -L $f ]] || left+="$f "
     done
     t_check "s8 purged: no net-hook files" "$left"
     t_check "s8 purged: no enablement links" "$(find /etc/systemd -name 'net-hook*' 2>/dev/null)"
-    t_check "s8 purged: no hook entries for net-hook" "$(ls -l /etc/libvirt/hooks/network.d/ 2>/dev/null | grep -i net-hook)"
+    t_check "s8 purged: no hook entries for net-hook" "$(ls -l /etc/libvirt/hooks/network.d/ /etc/libvirt/hooks/qemu.d/ 2>/dev/null | grep -i net-hook)"
     t_check "s8 purged: no links marked net-hook:*, no virbr1.104" "$(ip -d link show | grep -E 'alias net-hook:|virbr1\.104')"
     t_check "s8 purged: no net-hook iptables rules" "$(iptables -w -t nat -S 2>/dev/null | grep net-hook; ip6tables -w -t nat -S 2>/dev/null | grep net-hook)"
     t_check "s8 purged: no net-hook nftables tables" "$(nft list tables 2>/dev/null | grep net_hook)"
