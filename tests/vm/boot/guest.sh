@@ -390,6 +390,7 @@ s_race() {
     ip -br addr show dev virbr1.104 2>/dev/null | grep -q '10\.12\.8\.1/22' && addr=1
     ip link show dev virbr1.104 2>/dev/null | grep -qE '<[^>]*,UP' && up=1
     ip -br addr 2>&1 | _t_diag
+    ip link show dev virbr1.104 2>&1 | _t_diag
     echo "RACE how=$how system=$s present=$present addr=$addr up=$up unit=$unit lv_to_gw=$(sub "$lv" "$gw") lv_ready=$(sub "$lv" "$(j_ts 'Started libvirtd\.service' _PID=1)")"
 }
 
