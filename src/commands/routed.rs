@@ -87,14 +87,9 @@ pub fn check(cx: &Ctx, name: &str) -> Result<Report> {
         ));
     }
     checks.push(hook_entry(&cx.hooks_dir));
-    let result = checks
-        .iter()
-        .map(|c| c.status)
-        .max()
-        .unwrap_or(Status::Pass);
     Ok(Report {
         domain: name.to_string(),
-        result,
+        result: super::check::worst(&checks),
         checks,
     })
 }
@@ -360,27 +355,7 @@ fn bird_learned(a: &ipnet::IpNet) -> Option<Check> {
 }
 
 pub fn print(r: &Report, color: bool) {
-    for ch in &r.checks {
-        let (word, code) = match ch.status {
-            Status::Pass => ("PASS", "32"),
-            Status::Warn => ("WARN", "33"),
-            Status::Fail => ("FAIL", "31"),
-        };
-        println!(
-            "{}  {:<6}  {}",
-            super::paint(word, code, color),
-            ch.id,
-            ch.reason
-        );
-    }
-    let n = |s| r.checks.iter().filter(|c| c.status == s).count();
-    println!(
-        "domain {:?}: {} passed, {} warnings, {} failed",
-        r.domain,
-        n(Status::Pass),
-        n(Status::Warn),
-        n(Status::Fail)
-    );
+    super::check::print_checks(&r.checks, &format!("domain {:?}", r.domain), color);
 }
 
 /// `apply DOMAIN`: what `prepare` and `started` do, for a running domain
@@ -822,13 +797,7 @@ mod tests {
         }
     }
 
-    fn worst(checks: &[Check]) -> Status {
-        checks
-            .iter()
-            .map(|c| c.status)
-            .max()
-            .unwrap_or(Status::Pass)
-    }
+    use crate::commands::check::worst;
 
     #[test]
     fn the_gateway_passes_only_as_net_hook_makes_it() {

@@ -23,6 +23,17 @@ const XML: &str = "<domain type='qemu'><name>routed-demo</name><devices>\
 
 const SEED: &[u8] = b"0123456789abcdef0123456789abcdef";
 
+fn want<'a>(
+    domain: &'a crate::config::DomainConfig,
+    gateways: &'a [crate::config::GatewayConfig],
+) -> Want<'a> {
+    Want {
+        domain,
+        gateways,
+        seed: SEED,
+    }
+}
+
 fn cfg(text: &str) -> Config {
     Config::parse(text, "t.toml").unwrap()
 }
@@ -40,11 +51,7 @@ fn xml(s: &str) -> HookDomain {
 fn run(c: &Config, x: &HookDomain, op: &str, m: &mut Model) -> Vec<Step> {
     let d = &c.domains["routed-demo"];
     let gws = c.gateways_of(d);
-    let w = Want {
-        domain: d,
-        gateways: &gws,
-        seed: SEED,
-    };
+    let w = want(d, &gws);
     let steps = match op {
         "prepare" => plan_prepare(&w, x, &m.obs).unwrap().steps,
         "started" => plan_started(&w, x, &m.obs).unwrap().steps,
@@ -232,11 +239,7 @@ fn a_matching_dummy_is_adopted_and_a_foreign_one_refused() {
     let c = cfg(CONFIG);
     let d = &c.domains["routed-demo"];
     let gws = c.gateways_of(d);
-    let w = Want {
-        domain: d,
-        gateways: &gws,
-        seed: SEED,
-    };
+    let w = want(d, &gws);
     let mut gw = link(2, "virgw-service", "dummy");
     gw.mac = Some(Mac::derived(SEED, "virgw-service"));
     // The seed's by-hand address, with its connected route: replaced.
@@ -365,11 +368,7 @@ fn a_precreated_tap_is_made_at_prepare_and_deleted_at_release() {
     // A tap net-hook did not make is never taken over.
     let d = &c.domains["routed-demo"];
     let gws = c.gateways_of(d);
-    let w = Want {
-        domain: d,
-        gateways: &gws,
-        seed: SEED,
-    };
+    let w = want(d, &gws);
     let p = plan_prepare(
         &w,
         &x,
@@ -388,11 +387,7 @@ fn the_domain_xml_must_agree_with_the_config() {
     let c = cfg(CONFIG);
     let d = &c.domains["routed-demo"];
     let gws = c.gateways_of(d);
-    let w = Want {
-        domain: d,
-        gateways: &gws,
-        seed: SEED,
-    };
+    let w = want(d, &gws);
     let o = obs(vec![link(9, "tap-routed-demo", "tun")], vec![]);
     // Not (yet) in the domain: skipped with a warning, or refused if strict.
     let other = xml(&XML.replace("tap-routed-demo", "tap-x"));
@@ -409,11 +404,7 @@ fn the_domain_xml_must_agree_with_the_config() {
     );
     let mut strict = d.clone();
     strict.strict = true;
-    let ws = Want {
-        domain: &strict,
-        gateways: &gws,
-        seed: SEED,
-    };
+    let ws = want(&strict, &gws);
     let p = plan_started(&ws, &other, &o).unwrap_err();
     assert_eq!(
         p,
@@ -472,11 +463,7 @@ fn host_wide_settings_that_defeat_the_tap_are_warned_about() {
     let c = cfg(CONFIG);
     let d = &c.domains["routed-demo"];
     let gws = c.gateways_of(d);
-    let w = Want {
-        domain: d,
-        gateways: &gws,
-        seed: SEED,
-    };
+    let w = want(d, &gws);
     let mut o = obs(vec![link(9, "tap-routed-demo", "tun")], vec![]);
     for (k, v) in [
         ("net/ipv4/conf/all/arp_ignore", "2"),
@@ -506,11 +493,7 @@ fn a_failed_step_rolls_the_whole_op_back() {
     let before = m.obs.clone();
     let d = &c.domains["routed-demo"];
     let gws = c.gateways_of(d);
-    let w = Want {
-        domain: d,
-        gateways: &gws,
-        seed: SEED,
-    };
+    let w = want(d, &gws);
     let steps = plan_started(&w, &x, &m.obs).unwrap().steps;
     // Fail the route: everything before it (gateway, sysctls) is undone.
     let at = steps
@@ -673,11 +656,7 @@ fn removing_a_gateway_address_is_undone_with_its_flag() {
     let c = cfg(&CONFIG.replace("172.31.16.1/24", "172.31.16.254/24"));
     let d = &c.domains["routed-demo"];
     let gws = c.gateways_of(d);
-    let w = Want {
-        domain: d,
-        gateways: &gws,
-        seed: SEED,
-    };
+    let w = want(d, &gws);
     let mut gw = link(2, "virgw-service", "dummy");
     gw.alias = Some(GATEWAY_MARK.into());
     let mut old = addr(2, "172.31.16.1/24");

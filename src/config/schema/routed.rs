@@ -162,22 +162,14 @@ impl Cx<'_> {
             let key: &str = k.get_ref();
             let kpath = format!("{path}.{}", key_repr(key));
             match key {
-                "strict" => match val.get_ref() {
-                    DeValue::Boolean(b) => d.strict = *b,
-                    other => self.err(
-                        val.span(),
-                        &kpath,
-                        format!("expected true or false, found {}", other.type_str()),
-                    ),
-                },
+                "strict" => {
+                    if let Some(b) = self.boolean(val, &kpath) {
+                        d.strict = b;
+                    }
+                }
                 "interfaces" => {
                     saw = true;
-                    let DeValue::Array(items) = val.get_ref() else {
-                        self.err(
-                            val.span(),
-                            &kpath,
-                            "expected an array of tables ([[...interfaces]])",
-                        );
+                    let Some(items) = self.array_of_tables(val, &kpath) else {
                         continue;
                     };
                     if items.is_empty() {
