@@ -329,6 +329,27 @@ pub fn main(args: Vec<OsString>, companion: Option<&Companion>) -> u8 {
     }
 }
 
+/// A report as JSON or as text (`print`), its exit status from `code`;
+/// or the error.
+fn report<T: serde::Serialize>(
+    res: Result<T>,
+    json: bool,
+    print: impl Fn(&T, bool),
+    code: impl Fn(&T) -> u8,
+) -> u8 {
+    match res {
+        Ok(r) => {
+            if json {
+                commands::print_json(&r);
+            } else {
+                print(&r, commands::use_color());
+            }
+            code(&r)
+        }
+        Err(e) => fail(&e),
+    }
+}
+
 /// Whether the config names `name` as a domain (routed interfaces) and not
 /// as a network: the commands that take either then act on the domain.
 fn is_domain(config: &std::path::Path, name: &str) -> bool {
@@ -337,57 +358,29 @@ fn is_domain(config: &std::path::Path, name: &str) -> bool {
 
 fn libvirt_command(cx: &Ctx, cmd: Command) -> u8 {
     match cmd {
-        Command::Check { network, json, .. } if is_domain(cx.config, &network) => {
-            match commands::routed::check(cx, &network) {
-                Ok(r) => {
-                    if json {
-                        commands::print_json(&r);
-                    } else {
-                        commands::routed::print(&r, commands::use_color());
-                    }
-                    u8::from(r.result == commands::check::Status::Fail)
-                }
-                Err(e) => fail(&e),
-            }
-        }
-        Command::Check { network, json, .. } => match commands::check::run(cx, &network) {
-            Ok(r) => {
-                if json {
-                    commands::print_json(&r);
-                } else {
-                    commands::check::print(&r, commands::use_color());
-                }
-                u8::from(r.result == commands::check::Status::Fail)
-            }
-            Err(e) => fail(&e),
-        },
+        Command::Check { network, json, .. } if is_domain(cx.config, &network) => report(
+            commands::routed::check(cx, &network),
+            json,
+            commands::routed::print,
+            |r| u8::from(r.result == commands::check::Status::Fail),
+        ),
+        Command::Check { network, json, .. } => report(
+            commands::check::run(cx, &network),
+            json,
+            commands::check::print,
+            |r| u8::from(r.result == commands::check::Status::Fail),
+        ),
         Command::Status {
             network,
             json,
-            domains: true,
+            domains,
             ..
-        } => match commands::routed::status(cx, network.as_deref()) {
-            Ok(list) => {
-                if json {
-                    commands::print_json(&list);
-                } else {
-                    commands::routed::print_status(&list, commands::use_color());
-                }
-                u8::from(list.iter().any(|d| !d.drift.is_empty()))
-            }
-            Err(e) => fail(&e),
-        },
-        Command::Status { network, json, .. }
-            if !json && network.as_deref().is_some_and(|n| is_domain(cx.config, n)) =>
-        {
-            match commands::routed::status(cx, network.as_deref()) {
-                Ok(list) => {
-                    commands::routed::print_status(&list, commands::use_color());
-                    u8::from(list.iter().any(|d| !d.drift.is_empty()))
-                }
-                Err(e) => fail(&e),
-            }
-        }
+        } if domains || network.as_deref().is_some_and(|n| is_domain(cx.config, n)) => report(
+            commands::routed::status(cx, network.as_deref()),
+            json,
+            |l, color| commands::routed::print_status(l, color),
+            |l| u8::from(l.iter().any(|d| !d.drift.is_empty())),
+        ),
         Command::Status { network, json, .. } => {
             match commands::status::run(cx, network.as_deref()) {
                 Ok(list) => {

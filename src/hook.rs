@@ -348,11 +348,37 @@ fn finish(
     strict: bool,
     res: Result<Done>,
 ) -> u8 {
+    let soft = " (fail-soft: libvirt keeps the network up; set strict = true to fail it instead)";
+    let subject = Subject {
+        kind: "network",
+        name: network,
+        rundir: RunDir::new(&paths.run_dir),
+    };
+    conclude(log, &subject, op, mode, (strict, soft), res)
+}
+
+/// What a run reports on: a network or a domain, and where its records go.
+pub(crate) struct Subject<'a> {
+    pub kind: &'static str,
+    pub name: &'a str,
+    pub rundir: RunDir,
+}
+
+/// [`finish`] for either hook: `(strict, soft)` is whether a failure fails
+/// libvirt's operation, and what a fail-soft error line adds.
+pub(crate) fn conclude(
+    log: &mut Log,
+    subject: &Subject,
+    op: RunOp,
+    mode: Mode,
+    (strict, soft): (bool, &str),
+    res: Result<Done>,
+) -> u8 {
     if let Err(Error::Usage(msg)) = &res {
         eprintln!("net-hook: {msg}");
         return 2;
     }
-    let outcome = ops::outcome(network, op, &res);
+    let outcome = ops::outcome(subject.name, op, &res);
     // Recorded before the log is flushed, so that a record that cannot be
     // written is reported with the rest (and never as a strict run's line).
     // A refused run dir refuses its records too: said once is enough. A
@@ -366,7 +392,7 @@ fn finish(
                 crate::state::Error::Insecure { .. } | crate::state::Error::LockTimeout { .. }
             ))
         )
-        && let Some(why) = RunDir::new(&paths.run_dir).try_record(&outcome)
+        && let Some(why) = subject.rundir.try_record(&outcome)
     {
         log.warn(&why);
     }
@@ -380,15 +406,11 @@ fn finish(
             if mode == Mode::DryRun {
                 // A plan's problems went to stdout already; anything else did not.
                 if !matches!(e, Error::Refused(_)) {
-                    eprintln!("net-hook: network {network:?}: {line}");
+                    eprintln!("net-hook: {} {:?}: {line}", subject.kind, subject.name);
                 }
                 return 1;
             }
-            let soft = if strict {
-                ""
-            } else {
-                " (fail-soft: libvirt keeps the network up; set strict = true to fail it instead)"
-            };
+            let soft = if strict { "" } else { soft };
             log.event(
                 crate::error::event(&e),
                 Level::Error,

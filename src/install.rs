@@ -199,10 +199,27 @@ pub fn install(o: &Opts) -> Result<Vec<String>> {
         }
     }
     let mut out: Vec<String> = Vec::new();
+    let mut made: Vec<PathBuf> = Vec::new();
     for d in HOOK_DIRS {
-        for line in install_entry(o, d)? {
-            if !out.contains(&line) {
-                out.push(line);
+        let entry = o.hooks_dir.join(d).join(ENTRY_NAME);
+        let absent = matches!(entry_state(&entry)?, Entry::Absent);
+        match install_entry(o, d) {
+            Ok(lines) => {
+                if absent && !o.dry_run {
+                    made.push(entry);
+                }
+                for line in lines {
+                    if !out.contains(&line) {
+                        out.push(line);
+                    }
+                }
+            }
+            Err(e) => {
+                // Both or neither: take back the entry this run made.
+                for m in &made {
+                    let _ = fs::remove_file(m);
+                }
+                return Err(e);
             }
         }
     }
@@ -301,7 +318,9 @@ pub fn uninstall(hooks_dir: &Path, dry_run: bool) -> Result<Vec<String>> {
         }
     }
     if !refused.is_empty() {
-        return Err(Error::Refused(refused.join("; ")));
+        // Say what was done too, not only what was refused.
+        out.extend(refused);
+        return Err(Error::Refused(out.join("; ")));
     }
     Ok(out)
 }

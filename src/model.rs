@@ -46,6 +46,8 @@ pub struct Link {
     pub vlan_filtering: Option<bool>,
     /// `IFLA_ADDRESS`, for Ethernet-like links.
     pub mac: Option<Mac>,
+    /// `IFLA_CARRIER`: for a tap, whether a process (QEMU) has it open.
+    pub carrier: Option<bool>,
 }
 
 impl Link {
@@ -234,6 +236,8 @@ pub struct Route {
     pub oif: Option<u32>,
     pub protocol: u8,
     pub table: u32,
+    /// `RTA_PRIORITY`: routes to one prefix coexist when it differs.
+    pub metric: u32,
 }
 
 /// A neighbour (ARP/NDP) entry.

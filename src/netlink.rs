@@ -374,7 +374,7 @@ impl Rtnl {
                     NLM_F_CREATE | NLM_F_EXCL,
                 )
             }
-            Step::DelAddr { name, addr } => {
+            Step::DelAddr { name, addr } | Step::DelGatewayAddr { name, addr } => {
                 let msg = addr_message(self.ifindex(name)?, addr);
                 // Already gone is what we wanted.
                 gone_is_done(
@@ -431,10 +431,18 @@ impl Rtnl {
                 })?;
                 match mac {
                     Some(m) => {
-                        let msg = LinkUnspec::new_with_index(self.ifindex(name)?)
-                            .address(m.0.to_vec())
-                            .build();
-                        self.change(RouteNetlinkMessage::SetLink(msg), 0)
+                        let set = self.ifindex(name).and_then(|i| {
+                            let msg = LinkUnspec::new_with_index(i).address(m.0.to_vec()).build();
+                            self.change(RouteNetlinkMessage::SetLink(msg), 0)
+                                .map_err(|e| nl_err(Op::CreateTap, step.to_string(), e))
+                        });
+                        if let Err(e) = set {
+                            // Not half made: the tap goes again (else the
+                            // next run would find it unmarked, foreign).
+                            let _ = self.run(&Step::DeleteLink { name: name.clone() });
+                            return Err(e);
+                        }
+                        Ok(())
                     }
                     None => Ok(()),
                 }
@@ -470,7 +478,9 @@ impl Rtnl {
                 let Some(i) = self.ifindex_if_there(dev)? else {
                     return Ok(());
                 };
-                let msg = route_message(dst, i, *protocol, *table);
+                let mut msg = route_message(dst, i, *protocol, *table);
+                // Any scope: a route added by hand with another still matches.
+                msg.header.scope = RouteScope::NoWhere;
                 gone_is_done(
                     self.change(RouteNetlinkMessage::DelRoute(msg), 0),
                     &[libc::ESRCH, libc::ENOENT],
@@ -735,6 +745,7 @@ fn parse_link(m: &LinkMessage) -> Link {
             LinkAttribute::IfAlias(s) if !s.is_empty() => l.alias = Some(s.clone()),
             LinkAttribute::Mtu(v) => l.mtu = *v,
             LinkAttribute::Address(b) => l.mac = mac_of(b),
+            LinkAttribute::Carrier(c) => l.carrier = Some(*c != 0),
             LinkAttribute::Link(p) => l.parent = Some(*p),
             LinkAttribute::LinkInfo(infos) => {
                 for info in infos {
@@ -771,9 +782,11 @@ fn parse_link(m: &LinkMessage) -> Link {
 fn parse_route(m: &RouteMessage) -> Option<Route> {
     let mut dst = None;
     let mut oif = None;
+    let mut metric = 0;
     let mut table = u32::from(m.header.table);
     for a in &m.attributes {
         match a {
+            RouteAttribute::Priority(p) => metric = *p,
             RouteAttribute::Destination(RouteAddress::Inet(ip)) => dst = Some(IpAddr::V4(*ip)),
             RouteAttribute::Destination(RouteAddress::Inet6(ip)) => dst = Some(IpAddr::V6(*ip)),
             RouteAttribute::Oif(i) => oif = Some(*i),
@@ -791,6 +804,7 @@ fn parse_route(m: &RouteMessage) -> Option<Route> {
         oif,
         protocol: u8::from(m.header.protocol),
         table,
+        metric,
     })
 }
 

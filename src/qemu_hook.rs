@@ -13,7 +13,7 @@ use crate::exec::{self, Host, Scope, System};
 use crate::hook::{Input, Mode, Paths};
 use crate::hookdata;
 use crate::log::{Event, Level, Log};
-use crate::ops::{self, Done};
+use crate::ops::Done;
 use crate::plan::{Problem, Step};
 use crate::routed::{self, Want};
 use crate::state::{RunDir, RunOp};
@@ -157,7 +157,7 @@ pub fn plan(
         |p: Vec<routed::Problem>| Error::Refused(p.into_iter().map(Problem::Routed).collect());
     match op {
         RunOp::Prepare => routed::plan_prepare(&w, xml, obs)
-            .map(|s| (s, vec![]))
+            .map(|s| (s.steps, s.warnings))
             .map_err(refused),
         RunOp::Started | RunOp::Reconnect | RunOp::Apply => routed::plan_started(&w, xml, obs)
             .map(|s| (s.steps, s.warnings))
@@ -272,51 +272,19 @@ fn finish(
     strict: bool,
     res: Result<Done>,
 ) -> u8 {
-    if let Err(Error::Usage(msg)) = &res {
-        eprintln!("net-hook: {msg}");
-        return 2;
-    }
-    if mode != Mode::DryRun
-        && !matches!(
-            res,
-            Err(Error::State(
-                crate::state::Error::Insecure { .. } | crate::state::Error::LockTimeout { .. }
-            ))
-        )
-        && let Some(why) =
-            RunDir::domains(&paths.run_dir).try_record(&ops::outcome(domain, op, &res))
-    {
-        log.warn(&why);
-    }
-    match res {
-        Ok(_) => {
-            log.finish(None);
-            0
+    let soft = match op {
+        RunOp::Reconnect => {
+            " (a failed reconnect would make libvirt kill the domain: net-hook never fails it)"
         }
-        Err(e) => {
-            let line = e.to_string();
-            if mode == Mode::DryRun {
-                if !matches!(e, Error::Refused(_)) {
-                    eprintln!("net-hook: domain {domain:?}: {line}");
-                }
-                return 1;
-            }
-            let soft = if strict {
-                ""
-            } else if op == RunOp::Reconnect {
-                " (a failed reconnect would make libvirt kill the domain: net-hook never fails it)"
-            } else if matches!(op, RunOp::Prepare | RunOp::Started) {
-                " (fail-soft: the domain starts anyway; set strict = true to fail it instead)"
-            } else {
-                ""
-            };
-            log.event(
-                crate::error::event(&e),
-                Level::Error,
-                &format!("{line}{soft}"),
-            );
-            log.finish(strict.then_some(line.as_str()));
-            u8::from(strict)
+        RunOp::Prepare | RunOp::Started => {
+            " (fail-soft: the domain starts anyway; set strict = true to fail it instead)"
         }
-    }
+        _ => "",
+    };
+    let subject = crate::hook::Subject {
+        kind: "domain",
+        name: domain,
+        rundir: RunDir::domains(&paths.run_dir),
+    };
+    crate::hook::conclude(log, &subject, op, mode, (strict, soft), res)
 }

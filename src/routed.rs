@@ -243,9 +243,17 @@ fn gateway_addrs(g: &GatewayConfig, l: &Link, obs: &Observed) -> Vec<Step> {
     for a in &have {
         let wanted = g.addresses.iter().any(|w| w == &a.net);
         if !wanted || !a.noprefixroute {
-            steps.push(Step::DelAddr {
-                name: g.name.clone(),
-                addr: a.net,
+            // The undo must put it back as it was, flag and all.
+            steps.push(if a.noprefixroute {
+                Step::DelGatewayAddr {
+                    name: g.name.clone(),
+                    addr: a.net,
+                }
+            } else {
+                Step::DelAddr {
+                    name: g.name.clone(),
+                    addr: a.net,
+                }
             });
         }
     }
@@ -296,9 +304,12 @@ fn guest_mac(i: &RoutedInterface, x: &EthernetInterface) -> Result<Mac, Problem>
         .ok_or_else(|| Problem::NoMac { tap: i.tap.clone() })
 }
 
-/// `prepare begin`: the gateways, and the pre-created taps.
-pub fn plan_prepare(w: &Want, xml: &HookDomain, obs: &Observed) -> Result<Vec<Step>, Vec<Problem>> {
+/// `prepare begin`: the gateways, and the pre-created taps. An interface
+/// the domain does not have (yet: to be hot-plugged) is skipped with a
+/// warning, unless the domain is strict.
+pub fn plan_prepare(w: &Want, xml: &HookDomain, obs: &Observed) -> Result<Started, Vec<Problem>> {
     let mut steps = Vec::new();
+    let mut warnings = Vec::new();
     let mut problems = Vec::new();
     for g in w.used_gateways() {
         match plan_gateway(g, w.seed, obs) {
@@ -309,6 +320,10 @@ pub fn plan_prepare(w: &Want, xml: &HookDomain, obs: &Observed) -> Result<Vec<St
     for i in w.domain.interfaces.iter() {
         let x = match xml_interface(i, xml) {
             Ok(x) => x,
+            Err(p @ Problem::NotInDomain { .. }) if !w.domain.strict => {
+                warnings.push(format!("{p}; {} is skipped", i.tap));
+                continue;
+            }
             Err(p) => {
                 problems.push(p);
                 continue;
@@ -322,7 +337,7 @@ pub fn plan_prepare(w: &Want, xml: &HookDomain, obs: &Observed) -> Result<Vec<St
         }
     }
     if problems.is_empty() {
-        Ok(steps)
+        Ok(Started { steps, warnings })
     } else {
         Err(problems)
     }
@@ -434,10 +449,11 @@ pub fn plan_started(w: &Want, xml: &HookDomain, obs: &Observed) -> Result<Starte
     let mut out = Started::default();
     let mut problems = Vec::new();
     match plan_prepare(w, xml, obs) {
-        Ok(s) => out.steps = s,
+        Ok(s) => out = s,
         Err(p) => problems = p,
     }
     for i in &w.domain.interfaces {
+        out.warnings.extend(host_warnings(i, obs));
         let Ok(x) = xml_interface(i, xml) else {
             continue; // reported by plan_prepare
         };
@@ -448,6 +464,10 @@ pub fn plan_started(w: &Want, xml: &HookDomain, obs: &Observed) -> Result<Starte
                 continue;
             }
         };
+        if let Err(p) = route_conflicts(i, obs, &mut out.warnings) {
+            problems.extend(p);
+            continue;
+        }
         let precreated_now = out
             .steps
             .iter()
@@ -464,16 +484,8 @@ pub fn plan_started(w: &Want, xml: &HookDomain, obs: &Observed) -> Result<Starte
             out.steps.extend(interface_steps(i, mac, None, obs));
             continue;
         };
-        match route_conflicts(i, tap.index, obs) {
-            Ok(()) => {}
-            Err(p) => {
-                problems.extend(p);
-                continue;
-            }
-        }
         out.steps
             .extend(interface_steps(i, mac, Some(tap.index), obs));
-        out.warnings.extend(host_warnings(i, obs));
     }
     out.warnings.sort();
     out.warnings.dedup();
@@ -484,26 +496,50 @@ pub fn plan_started(w: &Want, xml: &HookDomain, obs: &Observed) -> Result<Starte
     }
 }
 
-fn route_conflicts(i: &RoutedInterface, tap: u32, obs: &Observed) -> Result<(), Vec<Problem>> {
+/// The metric the kernel gives net-hook's routes (none is sent): 0 for
+/// IPv4, 1024 for IPv6.
+pub fn our_metric(dst: &IpNet) -> u32 {
+    if dst.addr().is_ipv6() { 1024 } else { 0 }
+}
+
+/// Another's route to a VM address with net-hook's metric blocks the plan
+/// (the kernel would refuse ours); one with another metric (BIRD installs
+/// what it learned with 32, say, when the VM has just moved here) coexists:
+/// a warning that says which one wins.
+fn route_conflicts(
+    i: &RoutedInterface,
+    obs: &Observed,
+    warnings: &mut Vec<String>,
+) -> Result<(), Vec<Problem>> {
     let mut problems = Vec::new();
     for a in &i.addresses {
         for r in obs
             .routes
             .iter()
-            .filter(|r| r.dst == *a && r.table == i.table)
+            .filter(|r| r.dst == *a && r.table == i.table && r.protocol != i.route_protocol)
         {
-            let ours = r.protocol == i.route_protocol;
-            if !ours {
+            let via = r
+                .oif
+                .map(|o| obs.name_of(o))
+                .unwrap_or_else(|| "a gateway".into());
+            if r.metric == our_metric(a) {
                 problems.push(Problem::RouteTaken {
                     dst: *a,
-                    via: r
-                        .oif
-                        .map(|o| obs.name_of(o))
-                        .unwrap_or_else(|| "a gateway".into()),
+                    via,
                     protocol: r.protocol,
                 });
-            } else if r.oif != Some(tap) {
-                // Ours, through another device: replaced below.
+            } else {
+                let winner = if r.metric < our_metric(a) {
+                    "that one wins (lower metric): remove it"
+                } else {
+                    "net-hook's wins (lower metric)"
+                };
+                warnings.push(format!(
+                    "a route to {a} via {via} (proto {}, metric {}) exists beside net-hook's (metric {}); {winner}",
+                    r.protocol,
+                    r.metric,
+                    our_metric(a),
+                ));
             }
         }
     }
@@ -532,7 +568,10 @@ fn interface_steps(i: &RoutedInterface, mac: Mac, tap: Option<u32>, obs: &Observ
     for a in &i.addresses {
         // Ours via another device (a tap of an earlier run): replaced.
         for r in obs.routes.iter().filter(|r| {
-            r.dst == *a && r.table == i.table && r.protocol == i.route_protocol && r.oif != tap
+            r.dst == *a
+                && r.table == i.table
+                && r.protocol == i.route_protocol
+                && (r.oif != tap || tap.is_none())
         }) {
             if let Some(o) = r.oif {
                 steps.push(Step::DelRoute {
@@ -578,8 +617,11 @@ fn interface_steps(i: &RoutedInterface, mac: Mac, tap: Option<u32>, obs: &Observ
 /// Host-wide settings that override the tap's own.
 fn host_warnings(i: &RoutedInterface, obs: &Observed) -> Vec<String> {
     let mut out = Vec::new();
-    let dev = |k: &str| format!("net/ipv4/conf/{}/{k}", i.tap);
-    if let Some(e) = effective(obs, "net/ipv4/conf/all/arp_ignore", &dev("arp_ignore"))
+    // The tap's own arp_ignore is set to 0: only `all` can defeat it.
+    if let Some(e) = obs
+        .sysctls
+        .get("net/ipv4/conf/all/arp_ignore")
+        .and_then(|s| s.trim().parse::<u8>().ok())
         && e > 0
     {
         out.push(format!(

@@ -7,6 +7,8 @@ const IFF_TAP: libc::c_short = 0x0002;
 const IFF_NO_PI: libc::c_short = 0x1000;
 const IFF_VNET_HDR: libc::c_short = 0x4000;
 const IFF_MULTI_QUEUE: libc::c_short = 0x0100;
+/// Fail (EBUSY) rather than attach to a tap that appeared meanwhile.
+const IFF_TUN_EXCL: libc::c_short = 0x8000u16 as libc::c_short;
 
 nix::ioctl_write_int!(tun_set_iff, b'T', 202);
 nix::ioctl_write_int!(tun_set_persist, b'T', 203);
@@ -30,7 +32,7 @@ pub fn create(name: &str, vnet_hdr: bool, multi_queue: bool) -> std::io::Result<
         .open("/dev/net/tun")?;
     let mut req = IfReq {
         name: [0; libc::IFNAMSIZ],
-        flags: IFF_TAP | IFF_NO_PI,
+        flags: IFF_TAP | IFF_NO_PI | IFF_TUN_EXCL,
         _pad: [0; 22],
     };
     if vnet_hdr {

@@ -285,20 +285,18 @@ def cmd_unmanaged(a):
     os.makedirs(CONF_DIR, mode=0o755, exist_ok=True)
     os.makedirs("/run/net-hook", mode=0o755, exist_ok=True)
     work = a.work
-    # The binary decides it is a libvirt hook by the path it was run as.
-    hookdir = os.path.join(work, "hooks", "network.d")
-    os.makedirs(hookdir, exist_ok=True)
-    hook = os.path.join(hookdir, "50-net-hook")
-    if os.path.lexists(hook):
-        os.unlink(hook)
-    os.symlink(os.path.abspath(a.bin), hook)
-    # And as the qemu hook (routed interfaces), for a domain it does not manage.
-    qhookdir = os.path.join(work, "hooks", "qemu.d")
-    os.makedirs(qhookdir, exist_ok=True)
-    qhook = os.path.join(qhookdir, "50-net-hook")
-    if os.path.lexists(qhook):
-        os.unlink(qhook)
-    os.symlink(os.path.abspath(a.bin), qhook)
+    # The binary decides it is a libvirt hook by the path it was run as:
+    # the network hook, and the qemu hook (routed interfaces).
+    def hook_entry(kind):
+        d = os.path.join(work, "hooks", kind)
+        os.makedirs(d, exist_ok=True)
+        entry = os.path.join(d, "50-net-hook")
+        if os.path.lexists(entry):
+            os.unlink(entry)
+        os.symlink(os.path.abspath(a.bin), entry)
+        return entry
+
+    hook, qhook = hook_entry("network.d"), hook_entry("qemu.d")
     qxml = os.path.join(a.hookdata, "..", "qemu-9.0", "routed-demo_prepare_begin_managed.xml")
 
     small, large = [(MANAGED_NET, provider_vlans(1))], large_config(200, 4)

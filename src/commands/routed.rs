@@ -87,14 +87,9 @@ pub fn check(cx: &Ctx, name: &str) -> Result<Report> {
         ));
     }
     checks.push(hook_entry(&cx.hooks_dir));
-    let result = checks
-        .iter()
-        .map(|c| c.status)
-        .max()
-        .unwrap_or(Status::Pass);
     Ok(Report {
         domain: name.to_string(),
-        result,
+        result: super::check::worst(&checks),
         checks,
     })
 }
@@ -360,27 +355,7 @@ fn bird_learned(a: &ipnet::IpNet) -> Option<Check> {
 }
 
 pub fn print(r: &Report, color: bool) {
-    for ch in &r.checks {
-        let (word, code) = match ch.status {
-            Status::Pass => ("PASS", "32"),
-            Status::Warn => ("WARN", "33"),
-            Status::Fail => ("FAIL", "31"),
-        };
-        println!(
-            "{}  {:<6}  {}",
-            super::paint(word, code, color),
-            ch.id,
-            ch.reason
-        );
-    }
-    let n = |s| r.checks.iter().filter(|c| c.status == s).count();
-    println!(
-        "domain {:?}: {} passed, {} warnings, {} failed",
-        r.domain,
-        n(Status::Pass),
-        n(Status::Warn),
-        n(Status::Fail)
-    );
+    super::check::print_checks(&r.checks, &format!("domain {:?}", r.domain), color);
 }
 
 /// `apply DOMAIN`: what `prepare` and `started` do, for a running domain
@@ -433,20 +408,56 @@ fn apply_domain(
 pub fn teardown(config: &Path, run_dir: &Path, name: &str, dry_run: bool) -> Result<Vec<Step>> {
     let cfg = super::load_config(config)?;
     let d = domain_config(&cfg, config, name)?;
+    stop_domain(run_dir, d, dry_run, None)
+}
+
+/// What a reconcile that saw a domain not running at `since` (Unix
+/// seconds) must respect when it tears down its leftovers later: a hook
+/// run since then means the domain is starting, and a tap with carrier is
+/// open (QEMU has it).
+#[derive(Clone, Copy)]
+struct Guard {
+    since: u64,
+}
+
+fn stop_domain(
+    run_dir: &Path,
+    d: &DomainConfig,
+    dry_run: bool,
+    guard: Option<Guard>,
+) -> Result<Vec<Step>> {
     let mut host = System::open()?;
+    let rundir = RunDir::domains(run_dir);
+    // Read the host under the lock: a hook may be changing it.
+    let _lock = if dry_run { None } else { Some(rundir.lock()?) };
+    if let Some(g) = guard {
+        let started = rundir.read(&d.name).is_some_and(|o| {
+            o.time >= g.since && matches!(o.op, RunOp::Prepare | RunOp::Started | RunOp::Reconnect)
+        });
+        if started {
+            return Ok(vec![]);
+        }
+    }
     let obs = host.observe(&qemu_hook::scope(d, RunOp::Teardown))?;
-    let steps = routed::plan_stop(d, &obs, true);
+    let mut steps = routed::plan_stop(d, &obs, true);
+    if guard.is_some() {
+        steps.retain(|s| !matches!(s, Step::DeleteLink { name } if has_carrier(&obs, name)));
+    }
     if dry_run {
-        print_dry(name, "teardown", &steps);
+        print_dry(&d.name, "teardown", &steps);
         return Ok(vec![]);
     }
-    let rundir = RunDir::domains(run_dir);
-    let _lock = rundir.lock()?;
     let mut done = Vec::new();
     let res = exec::teardown(&mut host, &steps, |s| done.push(s.clone()));
     let res = res.map(|_| crate::ops::Done::of(done)).map_err(Error::from);
-    rundir.record(&crate::ops::outcome(name, RunOp::Teardown, &res));
+    rundir.record(&crate::ops::outcome(&d.name, RunOp::Teardown, &res));
     res.map(|d| d.actions)
+}
+
+/// Whether link `name` has carrier: a tap some process (QEMU) has open.
+fn has_carrier(obs: &Observed, name: &str) -> bool {
+    obs.link_by_name(name)
+        .is_some_and(|l| l.carrier == Some(true))
 }
 
 /// The routed part of `teardown --all`: every marked tap and gateway, and
@@ -481,36 +492,39 @@ pub fn plan_remove_all(obs: &Observed, run_dir: &Path) -> Vec<Step> {
     steps
 }
 
-/// The routed part of `reconcile`: running configured domains applied,
-/// stopped ones' leftovers removed, marked taps of unconfigured domains and
-/// gateways no longer configured deleted. One line per domain.
+/// The routed part of `reconcile`: every configured gateway made, running
+/// configured domains applied, stopped ones' leftovers removed, marked taps
+/// of unconfigured domains and gateways no longer configured deleted. One
+/// line per gateway or domain that needed something. Nothing is deleted
+/// without a config file (a mistyped `--config` must not look like "nothing
+/// configured"), and never a tap some process has open.
 pub fn reconcile(cx: &Ctx, dry_run: bool) -> Result<(Vec<String>, usize)> {
     let cfg = super::load_config(cx.config)?;
+    let have_file = cx.config.exists();
     let mut lines = Vec::new();
     let mut failures = 0;
-    // Every configured gateway, whether or not a domain runs yet (at boot
-    // the reconcile unit makes them before the first domain's `prepare`).
     let seed = qemu_hook::host_seed();
     let mut host = System::open()?;
-    let obs = host.observe(&exec::Scope::default())?;
+    let rundir = RunDir::domains(cx.run_dir);
+    // Every configured gateway, whether or not a domain runs yet (at boot
+    // the reconcile unit makes them before the first domain's `prepare`).
     for g in cfg.gateways.values() {
-        let res = routed::plan_gateway(g, &seed, &obs)
-            .map_err(|p| Error::Refused(p.into_iter().map(crate::plan::Problem::Routed).collect()));
-        let res = match res {
-            Ok(steps) if dry_run => {
-                print_dry(&g.name, "reconcile (gateway)", &steps);
-                Ok(vec![])
+        let res = (|| -> Result<Vec<String>> {
+            let _lock = if dry_run { None } else { Some(rundir.lock()?) };
+            let obs = host.observe(&exec::Scope::default())?;
+            let steps = routed::plan_gateway(g, &seed, &obs).map_err(|p| {
+                Error::Refused(p.into_iter().map(crate::plan::Problem::Routed).collect())
+            })?;
+            if dry_run {
+                if !steps.is_empty() {
+                    print_dry(&g.name, "reconcile (gateway)", &steps);
+                }
+                return Ok(vec![]);
             }
-            Ok(steps) if steps.is_empty() => Ok(vec![]),
-            Ok(steps) => {
-                let _lock = RunDir::domains(cx.run_dir).lock()?;
-                let mut done = Vec::new();
-                exec::apply(&mut host, &steps, |s| done.push(s.to_string()))
-                    .map(|_| done)
-                    .map_err(Error::from)
-            }
-            Err(e) => Err(e),
-        };
+            let mut done = Vec::new();
+            exec::apply(&mut host, &steps, |s| done.push(s.to_string()))?;
+            Ok(done)
+        })();
         match res {
             Ok(done) if done.is_empty() => {}
             Ok(done) => lines.push(format!("gateway {}: {}", g.name, done.join("; "))),
@@ -521,6 +535,7 @@ pub fn reconcile(cx: &Ctx, dry_run: bool) -> Result<(Vec<String>, usize)> {
         }
     }
     // Only ask libvirt when there are domains to ask about.
+    let since = crate::state::now();
     let doms = if cfg.domains.is_empty() {
         vec![]
     } else {
@@ -528,15 +543,12 @@ pub fn reconcile(cx: &Ctx, dry_run: bool) -> Result<(Vec<String>, usize)> {
     };
     for d in cfg.domains.values() {
         let info = doms.iter().find(|i| i.xml.name == d.name);
+        let running = info.is_some_and(|i| i.active);
         let res = match info {
             Some(i) if i.active => apply_domain(cx.run_dir, &cfg, d, &i.xml, dry_run),
-            _ => teardown(cx.config, cx.run_dir, &d.name, dry_run),
+            _ => stop_domain(cx.run_dir, d, dry_run, Some(Guard { since })),
         };
-        let state = if info.is_some_and(|i| i.active) {
-            "running"
-        } else {
-            "not running"
-        };
+        let state = if running { "running" } else { "not running" };
         match res {
             Ok(_) if dry_run => lines.push(format!(
                 "domain {}: {state}; planned above (dry run)",
@@ -559,7 +571,11 @@ pub fn reconcile(cx: &Ctx, dry_run: bool) -> Result<(Vec<String>, usize)> {
             }
         }
     }
+    if !have_file {
+        return Ok((lines, failures));
+    }
     // Leftovers of what the config no longer has.
+    let _lock = if dry_run { None } else { Some(rundir.lock()?) };
     let obs = host.observe(&exec::Scope::default())?;
     let configured_taps: Vec<&str> = cfg
         .domains
@@ -570,28 +586,24 @@ pub fn reconcile(cx: &Ctx, dry_run: bool) -> Result<(Vec<String>, usize)> {
         .links
         .iter()
         .filter(|l| {
-            (routed::tap_owner(l).is_some() && !configured_taps.contains(&l.name.as_str()))
+            (routed::tap_owner(l).is_some()
+                && !configured_taps.contains(&l.name.as_str())
+                && l.carrier != Some(true))
                 || (routed::is_gateway(l) && !cfg.gateways.contains_key(&l.name))
         })
         .map(|l| Step::DeleteLink {
             name: l.name.clone(),
         })
         .collect();
-    if !steps.is_empty() {
-        if dry_run {
-            print_dry("(unconfigured)", "reconcile", &steps);
-        } else {
-            let _lock = RunDir::domains(cx.run_dir).lock()?;
-            match exec::teardown(&mut host, &steps, |s| {
-                lines.push(format!("not configured: {s}"))
-            }) {
-                Ok(()) => {}
-                Err(e) => {
-                    failures += 1;
-                    lines.push(format!("not configured: {e}"));
-                }
-            }
+    if dry_run {
+        if !steps.is_empty() {
+            print_dry("(no longer configured)", "reconcile", &steps);
         }
+    } else if let Err(e) = exec::teardown(&mut host, &steps, |s| {
+        lines.push(format!("not configured: {s}"))
+    }) {
+        failures += 1;
+        lines.push(format!("not configured: {e}"));
     }
     Ok((lines, failures))
 }
@@ -785,13 +797,7 @@ mod tests {
         }
     }
 
-    fn worst(checks: &[Check]) -> Status {
-        checks
-            .iter()
-            .map(|c| c.status)
-            .max()
-            .unwrap_or(Status::Pass)
-    }
+    use crate::commands::check::worst;
 
     #[test]
     fn the_gateway_passes_only_as_net_hook_makes_it() {
@@ -833,6 +839,7 @@ mod tests {
             oif: Some(9),
             protocol: 200,
             table: 254,
+            metric: 0,
         });
         let mac: Mac = "52:54:00:1e:10:0a".parse().unwrap();
         o.neighs.push(Neigh {
@@ -905,6 +912,7 @@ mod tests {
             oif: Some(4),
             protocol: 200,
             table: 254,
+            metric: 0,
         });
         let steps = plan_remove_all(&o, dir.path());
         assert_eq!(

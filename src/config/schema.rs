@@ -173,22 +173,14 @@ impl<'a> Cx<'a> {
             let key: &str = k.get_ref();
             let kpath = format!("{path}.{}", key_repr(key));
             match key {
-                "strict" => match v.get_ref() {
-                    DeValue::Boolean(b) => net.strict = *b,
-                    other => self.err(
-                        v.span(),
-                        &kpath,
-                        format!("expected true or false, found {}", other.type_str()),
-                    ),
-                },
+                "strict" => {
+                    if let Some(b) = self.boolean(v, &kpath) {
+                        net.strict = b;
+                    }
+                }
                 "vlans" => {
                     saw_vlans = true;
-                    let DeValue::Array(items) = v.get_ref() else {
-                        self.err(
-                            v.span(),
-                            &kpath,
-                            "expected an array of tables ([[...vlans]])",
-                        );
+                    let Some(items) = self.array_of_tables(v, &kpath) else {
                         continue;
                     };
                     for (i, item) in items.iter().enumerate() {
@@ -475,6 +467,40 @@ impl<'a> Cx<'a> {
             mtu,
         };
         Some((vlan, spans))
+    }
+
+    fn boolean(&mut self, v: &Spanned<DeValue<'_>>, path: &str) -> Option<bool> {
+        match v.get_ref() {
+            DeValue::Boolean(b) => Some(*b),
+            other => {
+                self.err(
+                    v.span(),
+                    path,
+                    format!("expected true or false, found {}", other.type_str()),
+                );
+                None
+            }
+        }
+    }
+
+    /// `[[PATH]]` tables; the error names the key's last part.
+    fn array_of_tables<'v, 'i>(
+        &mut self,
+        v: &'v Spanned<DeValue<'i>>,
+        path: &str,
+    ) -> Option<&'v toml::de::DeArray<'i>> {
+        match v.get_ref() {
+            DeValue::Array(items) => Some(items),
+            _ => {
+                let last = path.rsplit('.').next().unwrap_or(path);
+                self.err(
+                    v.span(),
+                    path,
+                    format!("expected an array of tables ([[...{last}]])"),
+                );
+                None
+            }
+        }
     }
 
     fn int(&mut self, v: &Spanned<DeValue<'_>>, path: &str) -> Option<i64> {

@@ -122,7 +122,7 @@ impl Model {
             SetMtu { name, mtu, .. } => self.link_mut(name)?.mtu = *mtu,
             SetUp { name } => self.link_mut(name)?.up = true,
             SetDown { name } => self.link_mut(name)?.up = false,
-            AddAddr { name, addr } => {
+            AddAddr { name, addr } | AddGatewayAddr { name, addr } => {
                 let index = self.index(name)?;
                 if self
                     .obs
@@ -136,10 +136,10 @@ impl Model {
                     index,
                     net: *addr,
                     link_scope: false,
-                    noprefixroute: false,
+                    noprefixroute: matches!(step, AddGatewayAddr { .. }),
                 });
             }
-            DelAddr { name, addr } => {
+            DelAddr { name, addr } | DelGatewayAddr { name, addr } => {
                 let index = self.index(name)?;
                 self.obs
                     .addrs
@@ -263,23 +263,6 @@ impl Model {
             CreateTap {
                 name, mac: None, ..
             } => self.new_link(name, step, None)?,
-            AddGatewayAddr { name, addr } => {
-                let index = self.index(name)?;
-                if self
-                    .obs
-                    .addrs
-                    .iter()
-                    .any(|a| a.index == index && a.net == *addr)
-                {
-                    return Err(errno(name, libc::EEXIST));
-                }
-                self.obs.addrs.push(Addr {
-                    index,
-                    net: *addr,
-                    link_scope: false,
-                    noprefixroute: true,
-                });
-            }
             AddRoute {
                 dst,
                 dev,
@@ -300,6 +283,7 @@ impl Model {
                     oif: Some(oif),
                     protocol: *protocol,
                     table: *table,
+                    metric: 0,
                 });
             }
             DelRoute {

@@ -125,6 +125,11 @@ pub enum Step {
         name: String,
         addr: IpNet,
     },
+    /// Removes a `noprefixroute` address (its undo keeps the flag).
+    DelGatewayAddr {
+        name: String,
+        addr: IpNet,
+    },
     /// `DST dev DEV proto PROTOCOL table TABLE scope link`.
     AddRoute {
         dst: IpNet,
@@ -263,7 +268,8 @@ impl Step {
                 old: None,
             },
             CreateDummy { name, .. } | CreateTap { name, .. } => DeleteLink { name },
-            AddGatewayAddr { name, addr } => DelAddr { name, addr },
+            AddGatewayAddr { name, addr } => DelGatewayAddr { name, addr },
+            DelGatewayAddr { name, addr } => AddGatewayAddr { name, addr },
             AddRoute {
                 dst,
                 dev,
@@ -288,6 +294,8 @@ impl Step {
             },
             AddNeigh { dev, addr, mac } => DelNeigh { dev, addr, mac },
             DelNeigh { dev, addr, mac } => AddNeigh { dev, addr, mac },
+            // A value that could not be read cannot be put back.
+            SetSysctl { old, .. } if old.is_empty() => return None,
             SetSysctl { key, value, old } => SetSysctl {
                 key,
                 value: old,
@@ -323,7 +331,8 @@ impl Step {
             | SetMtu { name, .. }
             | SetUp { name }
             | SetDown { name }
-            | AddGatewayAddr { name, .. } => Some(name),
+            | AddGatewayAddr { name, .. }
+            | DelGatewayAddr { name, .. } => Some(name),
             AddRoute { dev, .. }
             | DelRoute { dev, .. }
             | AddNeigh { dev, .. }
@@ -482,6 +491,7 @@ impl fmt::Display for Step {
                 "add {addr} to {name} (noprefixroute: no route for {})",
                 addr.trunc()
             ),
+            DelGatewayAddr { name, addr } => write!(f, "remove {addr} from {name}"),
             AddRoute {
                 dst,
                 dev,

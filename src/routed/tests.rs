@@ -23,6 +23,17 @@ const XML: &str = "<domain type='qemu'><name>routed-demo</name><devices>\
 
 const SEED: &[u8] = b"0123456789abcdef0123456789abcdef";
 
+fn want<'a>(
+    domain: &'a crate::config::DomainConfig,
+    gateways: &'a [crate::config::GatewayConfig],
+) -> Want<'a> {
+    Want {
+        domain,
+        gateways,
+        seed: SEED,
+    }
+}
+
 fn cfg(text: &str) -> Config {
     Config::parse(text, "t.toml").unwrap()
 }
@@ -40,13 +51,9 @@ fn xml(s: &str) -> HookDomain {
 fn run(c: &Config, x: &HookDomain, op: &str, m: &mut Model) -> Vec<Step> {
     let d = &c.domains["routed-demo"];
     let gws = c.gateways_of(d);
-    let w = Want {
-        domain: d,
-        gateways: &gws,
-        seed: SEED,
-    };
+    let w = want(d, &gws);
     let steps = match op {
-        "prepare" => plan_prepare(&w, x, &m.obs).unwrap(),
+        "prepare" => plan_prepare(&w, x, &m.obs).unwrap().steps,
         "started" => plan_started(&w, x, &m.obs).unwrap().steps,
         "stopped" => plan_stop(d, &m.obs, false),
         _ => plan_stop(d, &m.obs, true),
@@ -125,7 +132,7 @@ fn config_mistakes_name_file_line_and_key() {
             ),
     );
     assert!(
-        e.contains("gateways.virgw-service.mac") && e.contains("unicast"),
+        e.contains("gateways.virgw-service.mac") && e.contains("libvirt's format 52:54:00"),
         "{e}"
     );
     let e = errors(&CONFIG.replace("route_protocol", "x").replace(
@@ -232,16 +239,12 @@ fn a_matching_dummy_is_adopted_and_a_foreign_one_refused() {
     let c = cfg(CONFIG);
     let d = &c.domains["routed-demo"];
     let gws = c.gateways_of(d);
-    let w = Want {
-        domain: d,
-        gateways: &gws,
-        seed: SEED,
-    };
+    let w = want(d, &gws);
     let mut gw = link(2, "virgw-service", "dummy");
     gw.mac = Some(Mac::derived(SEED, "virgw-service"));
     // The seed's by-hand address, with its connected route: replaced.
     let o = obs(vec![gw.clone()], vec![addr(2, "172.31.16.1/24")]);
-    let steps = plan_prepare(&w, &xml(XML), &o).unwrap();
+    let steps = plan_prepare(&w, &xml(XML), &o).unwrap().steps;
     assert!(matches!(&steps[0], Step::SetAlias { alias: Some(a), .. } if a == GATEWAY_MARK));
     assert!(steps.iter().any(|s| matches!(s, Step::DelAddr { .. })));
     assert!(
@@ -365,11 +368,7 @@ fn a_precreated_tap_is_made_at_prepare_and_deleted_at_release() {
     // A tap net-hook did not make is never taken over.
     let d = &c.domains["routed-demo"];
     let gws = c.gateways_of(d);
-    let w = Want {
-        domain: d,
-        gateways: &gws,
-        seed: SEED,
-    };
+    let w = want(d, &gws);
     let p = plan_prepare(
         &w,
         &x,
@@ -388,13 +387,25 @@ fn the_domain_xml_must_agree_with_the_config() {
     let c = cfg(CONFIG);
     let d = &c.domains["routed-demo"];
     let gws = c.gateways_of(d);
-    let w = Want {
-        domain: d,
-        gateways: &gws,
-        seed: SEED,
-    };
+    let w = want(d, &gws);
     let o = obs(vec![link(9, "tap-routed-demo", "tun")], vec![]);
-    let p = plan_started(&w, &xml(&XML.replace("tap-routed-demo", "tap-x")), &o).unwrap_err();
+    // Not (yet) in the domain: skipped with a warning, or refused if strict.
+    let other = xml(&XML.replace("tap-routed-demo", "tap-x"));
+    let s = plan_started(&w, &other, &o).unwrap();
+    assert!(
+        s.steps.iter().all(|s| !matches!(s, Step::AddRoute { .. })),
+        "{s:?}"
+    );
+    assert!(
+        s.warnings
+            .iter()
+            .any(|w| w.contains("tap-routed-demo is skipped")),
+        "{s:?}"
+    );
+    let mut strict = d.clone();
+    strict.strict = true;
+    let ws = want(&strict, &gws);
+    let p = plan_started(&ws, &other, &o).unwrap_err();
     assert_eq!(
         p,
         vec![Problem::NotInDomain {
@@ -423,12 +434,27 @@ fn the_domain_xml_must_agree_with_the_config() {
         oif: Some(9),
         protocol: 12,
         table: 254,
+        metric: 0,
     });
     let p = plan_started(&w, &xml(XML), &taken).unwrap_err();
     assert!(
         p.iter()
             .any(|p| matches!(p, Problem::RouteTaken { protocol: 12, .. })),
         "{p:?}"
+    );
+    // BIRD's copy of it, learned with metric 32 (the VM just moved here):
+    // ours is added beside it and wins.
+    taken.routes[0].metric = 32;
+    let s = plan_started(&w, &xml(XML), &taken).unwrap();
+    assert!(
+        s.steps.iter().any(|s| matches!(s, Step::AddRoute { .. })),
+        "{s:?}"
+    );
+    assert!(
+        s.warnings
+            .iter()
+            .any(|w| w.contains("metric 32") && w.contains("net-hook's wins")),
+        "{s:?}"
     );
 }
 
@@ -437,11 +463,7 @@ fn host_wide_settings_that_defeat_the_tap_are_warned_about() {
     let c = cfg(CONFIG);
     let d = &c.domains["routed-demo"];
     let gws = c.gateways_of(d);
-    let w = Want {
-        domain: d,
-        gateways: &gws,
-        seed: SEED,
-    };
+    let w = want(d, &gws);
     let mut o = obs(vec![link(9, "tap-routed-demo", "tun")], vec![]);
     for (k, v) in [
         ("net/ipv4/conf/all/arp_ignore", "2"),
@@ -471,11 +493,7 @@ fn a_failed_step_rolls_the_whole_op_back() {
     let before = m.obs.clone();
     let d = &c.domains["routed-demo"];
     let gws = c.gateways_of(d);
-    let w = Want {
-        domain: d,
-        gateways: &gws,
-        seed: SEED,
-    };
+    let w = want(d, &gws);
     let steps = plan_started(&w, &x, &m.obs).unwrap().steps;
     // Fail the route: everything before it (gateway, sysctls) is undone.
     let at = steps
@@ -629,4 +647,48 @@ fn a_recorded_life_from_real_libvirt_on_the_model_host() {
             }
         }
     }
+}
+
+#[test]
+fn removing_a_gateway_address_is_undone_with_its_flag() {
+    // The gateway moves from .1 to .254; a later step fails: the rollback
+    // must put .1 back without a connected route.
+    let c = cfg(&CONFIG.replace("172.31.16.1/24", "172.31.16.254/24"));
+    let d = &c.domains["routed-demo"];
+    let gws = c.gateways_of(d);
+    let w = want(d, &gws);
+    let mut gw = link(2, "virgw-service", "dummy");
+    gw.alias = Some(GATEWAY_MARK.into());
+    let mut old = addr(2, "172.31.16.1/24");
+    old.noprefixroute = true;
+    let mut m = Model::new(obs(vec![gw], vec![old.clone()]));
+    let steps = plan_prepare(&w, &xml(XML), &m.obs).unwrap().steps;
+    assert!(
+        matches!(&steps[0], Step::DelGatewayAddr { .. }),
+        "{steps:?}"
+    );
+    m.fail_at = Some(1);
+    exec::apply(&mut m, &steps, |_| {}).unwrap_err();
+    assert_eq!(
+        m.obs.addrs,
+        vec![old],
+        "back as it was, noprefixroute and all"
+    );
+}
+
+#[test]
+fn tap_names_libvirt_reserves_or_xml_cannot_hold_and_twice_used_macs_are_refused() {
+    for (bad, why) in [("vnet7", "libvirt reserves"), ("tap'x", "letters, digits")] {
+        let e = errors(&CONFIG.replace("tap = \"tap-routed-demo\"", &format!("tap = \"{bad}\"")));
+        assert!(
+            e.contains("interfaces[0].tap") && e.contains(why),
+            "{bad}: {e}"
+        );
+    }
+    let two = format!(
+        "{CONFIG}\n[gateways.virgw-b]\naddresses = [\"172.31.17.1/24\"]\nmac = \"52:54:00:00:00:01\"\n"
+    )
+    .replace("[gateways.virgw-service]\n", "[gateways.virgw-service]\nmac = \"52:54:00:00:00:01\"\n");
+    let e = errors(&two);
+    assert!(e.contains("mac 52:54:00:00:00:01 is also gateway"), "{e}");
 }

@@ -107,11 +107,15 @@ impl Ns {
     /// Whether this kernel can create 802.1Q VLANs: tries a probe VLAN on
     /// `bridge` and deletes it again if it was created.
     pub fn has_8021q(&self, bridge: &str) -> bool {
+        self.can_add(&["link", bridge, "name", "probe", "type", "vlan", "id", "5"])
+    }
+
+    /// Whether `ip link add ARGS` (which must name the link `probe`)
+    /// works in this kernel; the probe is deleted again.
+    pub fn can_add(&self, args: &[&str]) -> bool {
         let created = Command::new("ip")
-            .args([
-                "-n", &self.name, "link", "add", "link", bridge, "name", "probe", "type", "vlan",
-                "id", "5",
-            ])
+            .args(["-n", &self.name, "link", "add"])
+            .args(args)
             .stderr(Stdio::null())
             .status()
             .unwrap()

@@ -471,20 +471,30 @@ pub fn run(cx: &Ctx, network: &str) -> Result<Report> {
         checks.extend(g6(n, &info, &obs));
     }
     checks.extend(hook_checks(&hook_state(&cx.hooks_dir, root)));
-    let result = checks
-        .iter()
-        .map(|c| c.status)
-        .max()
-        .unwrap_or(Status::Pass);
     Ok(Report {
         network: network.to_string(),
-        result,
+        result: worst(&checks),
         checks,
     })
 }
 
+/// The worst status of `checks` (pass when there are none).
+pub(crate) fn worst(checks: &[Check]) -> Status {
+    checks
+        .iter()
+        .map(|c| c.status)
+        .max()
+        .unwrap_or(Status::Pass)
+}
+
 pub fn print(r: &Report, color: bool) {
-    for ch in &r.checks {
+    print_checks(&r.checks, &format!("network {:?}", r.network), color);
+}
+
+/// One line per check, then the counts for `subject` (`network "x"`,
+/// `domain "y"`).
+pub(crate) fn print_checks(checks: &[Check], subject: &str, color: bool) {
+    for ch in checks {
         let (word, code) = match ch.status {
             Status::Pass => ("PASS", "32"),
             Status::Warn => ("WARN", "33"),
@@ -497,10 +507,9 @@ pub fn print(r: &Report, color: bool) {
             ch.reason
         );
     }
-    let n = |s| r.checks.iter().filter(|c| c.status == s).count();
+    let n = |s| checks.iter().filter(|c| c.status == s).count();
     println!(
-        "network {:?}: {} passed, {} warnings, {} failed",
-        r.network,
+        "{subject}: {} passed, {} warnings, {} failed",
         n(Status::Pass),
         n(Status::Warn),
         n(Status::Fail)

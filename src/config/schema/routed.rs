@@ -78,14 +78,26 @@ impl Cx<'_> {
                         Ok(a)
                     });
                     if list.as_ref().is_some_and(Vec::is_empty) {
-                        self.err(val.span(), &kpath, "is empty; list the gateway's address, like [\"172.31.16.1/24\"]");
+                        self.err(
+                            val.span(),
+                            &kpath,
+                            "is empty; list the gateway's address, like [\"172.31.16.1/24\"]",
+                        );
                     }
                     addresses = list;
                 }
                 "mac" => match val.get_ref().as_str().map(str::parse::<Mac>) {
-                    Some(Ok(m)) if m.is_usable() => mac = Some(m),
-                    Some(Ok(_)) => self.err(val.span(), &kpath, "not a unicast MAC address (the first byte must be even, and not all zeros)"),
-                    _ => self.err(val.span(), &kpath, "expected a MAC address like \"52:54:00:12:34:56\""),
+                    Some(Ok(m)) if m.0[..3] == [0x52, 0x54, 0x00] => mac = Some(m),
+                    Some(Ok(m)) => self.err(
+                        val.span(),
+                        &kpath,
+                        format!("{m} is not in libvirt's format 52:54:00:xx:xx:xx"),
+                    ),
+                    _ => self.err(
+                        val.span(),
+                        &kpath,
+                        "expected a MAC address like \"52:54:00:12:34:56\"",
+                    ),
                 },
                 _ => self.err(
                     k.span(),
@@ -150,22 +162,14 @@ impl Cx<'_> {
             let key: &str = k.get_ref();
             let kpath = format!("{path}.{}", key_repr(key));
             match key {
-                "strict" => match val.get_ref() {
-                    DeValue::Boolean(b) => d.strict = *b,
-                    other => self.err(
-                        val.span(),
-                        &kpath,
-                        format!("expected true or false, found {}", other.type_str()),
-                    ),
-                },
+                "strict" => {
+                    if let Some(b) = self.boolean(val, &kpath) {
+                        d.strict = b;
+                    }
+                }
                 "interfaces" => {
                     saw = true;
-                    let DeValue::Array(items) = val.get_ref() else {
-                        self.err(
-                            val.span(),
-                            &kpath,
-                            "expected an array of tables ([[...interfaces]])",
-                        );
+                    let Some(items) = self.array_of_tables(val, &kpath) else {
                         continue;
                     };
                     if items.is_empty() {
@@ -217,7 +221,7 @@ impl Cx<'_> {
             let kpath = format!("{path}.{}", key_repr(key));
             match key {
                 "tap" | "gateway" => match val.get_ref().as_str() {
-                    Some(s) => match ifname_problem(s) {
+                    Some(s) => match ifname_problem(s).or_else(|| tap_name_problem(s)) {
                         None if key == "tap" => tap = Some(s.to_string()),
                         None => gateway = Some(s.to_string()),
                         Some(p) => self.err(
@@ -368,8 +372,17 @@ impl Cx<'_> {
                 }
             }
         }
+        let mut macs: HashMap<Mac, String> = HashMap::new();
         for (g, cfg) in gateways {
             let here = format!("gateways.{}", key_repr(g));
+            if let Some(m) = cfg.mac
+                && let Some(prev) = macs.insert(m, g.clone())
+            {
+                problems.push((
+                    format!("{here}.mac"),
+                    format!("mac {m} is also gateway {prev}'s"),
+                ));
+            }
             if let Some(prev) = names.insert(g.clone(), format!("gateway {g}")) {
                 problems.push((here.clone(), format!("interface {g} is also {prev}")));
             }
@@ -431,6 +444,25 @@ impl Cx<'_> {
             let offset = header_offset(self.text, &key);
             self.err(offset..offset, &key, msg);
         }
+    }
+}
+
+/// What libvirt or a domain's XML cannot take in a tap's name: libvirt
+/// treats `vnet*`, `macvtap*` and `macvlan*` as names it generates, and the
+/// name goes into XML (`net-hook routed xml`).
+fn tap_name_problem(name: &str) -> Option<&'static str> {
+    if ["vnet", "macvtap", "macvlan"]
+        .iter()
+        .any(|p| name.starts_with(p))
+    {
+        Some("starts with vnet, macvtap or macvlan, which libvirt reserves for names it generates")
+    } else if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        Some("use letters, digits, '-', '_' and '.' only")
+    } else {
+        None
     }
 }
 

@@ -10,10 +10,13 @@
 #                 libvirtd with the VLAN deleted; the idle exit and socket
 #                 activation where libvirtd has --timeout); then defines
 #                 2_holder (autostart) holding 10.12.8.1/22 for scenario 7
-#   boot4         scenario 7 (the ordering trap), then 8: upgrade to DEB2
-#   boot5         scenario 8: after the upgrade's reboot; then apt purge
+#   boot4         scenario 7 (the ordering trap), then 8: upgrade to DEB2;
+#                 then installs firewalld (offline, from the image's apt
+#                 cache), enabled, not started
+#   boot5         scenario 8: after the upgrade's reboot, now with firewalld
+#                 running; scenario 5 (firewalld reload and restart); then
+#                 apt purge
 #   boot6         scenario 8: after the purge's reboot, nothing is left
-#   fw            scenario 5, on the firewalld image (its own disk)
 #   race          scenario 2 (scripts/boot-race): observe only, print figures
 # The share is /nh: tier/ (this file, lib.sh), debs/, out/ (results).
 set -uo pipefail
@@ -126,6 +129,14 @@ s_boot3() {
     vm_check_gateway "s4: after the nftables restart"
 
     # Scenario 3: the daemon restarts; the hook does not run, the unit does.
+    # For this boot only (a runtime drop-in, gone at the next boot) libvirtd
+    # idles out after 20 s instead of Debian's 120 (LIBVIRTD_ARGS in
+    # libvirtd.service): the same idle exit and socket activation, watched
+    # in a shorter window.
+    mkdir -p /run/systemd/system/libvirtd.service.d
+    printf '[Service]\nEnvironment=LIBVIRTD_ARGS="--timeout 20"\n' >/run/systemd/system/libvirtd.service.d/nh-boot-idle.conf
+    systemctl daemon-reload
+    vm_note "s3: libvirtd as booted runs with $(tr '\0' ' ' <"/proc/$(systemctl show -P MainPID libvirtd.service)/cmdline")"
     ip link del virbr1.104
     t_ok "s3: VLAN deleted by hand" vm_link_absent virbr1.104
     c=$(cursor)
@@ -139,25 +150,26 @@ s_boot3() {
     t_eq "s3: net-hook-reconcile ran once for the restart" 1 "$(starts_since "$c" net-hook-reconcile.service)"
 
     to=$(idle_timeout)
+    vm_note "s3: libvirtd as restarted runs with $(tr '\0' ' ' <"/proc/$(systemctl show -P MainPID libvirtd.service)/cmdline")"
     if [[ -n $to ]]; then
         # libvirtd exits when idle and is socket-activated again: nothing may
         # bring it back by itself (a reconcile that activates it would loop).
         vm_note "s3: libvirtd runs with --timeout $to"
         c=$(cursor)
         t0=$(vm_uptime)
-        if vm_wait $((to + 90)) libvirtd_down; then
+        if vm_wait $((to + 60)) libvirtd_down; then
             vm_note "s3: idle exit $(vm_since "$t0")s after the last client"
             [[ $major -ne 12 ]] || t_ok "s3: libvirtd exits when idle (Debian 12)" true
             t_ok "s3: a client socket-activates it again" vm_virsh net-list
             t_eq "s3: libvirtd is active again" active "$(systemctl show -P ActiveState libvirtd.service)"
             vm_check_gateway "s3: after the socket activation"
-            t_ok "s3: and exits when idle again" vm_wait $((to + 90)) libvirtd_down
+            t_ok "s3: and exits when idle again" vm_wait $((to + 60)) libvirtd_down
             # Watch the quiet period: nothing starts it again.
-            sleep 30
+            sleep 20
             t_eq "s3: libvirtd stays down without clients" inactive "$(systemctl show -P ActiveState libvirtd.service)"
         else
             # Seen with libvirt 11.3 (Debian 13), cause not investigated.
-            vm_note "s3: libvirtd $(libvirtd --version | awk '{print $NF}') did not exit in $((to + 90)) s of idling with 1_provider active"
+            vm_note "s3: libvirtd $(libvirtd --version | awk '{print $NF}') did not exit in $((to + 60)) s of idling with 1_provider active"
             [[ $major -ne 12 ]] || t_ok "s3: libvirtd exits when idle (Debian 12)" false
         fi
         t_ok "s3: over the window libvirtd was started at most once (by our client)" \
@@ -245,6 +257,18 @@ s_boot4() {
     printf '%s\n' "$out" | grep -i 'net-hook' | _t_diag
     t_eq "s8: $v2 installed" "ii $v2" "$(dpkg-query -W -f='${db:Status-Abbrev}${Version}' net-hook)"
     t_eq "s8: the upgrade did not touch the gateway (same ifindex)" "$ifindex" "$(cat /sys/class/net/virbr1.104/ifindex 2>&1)"
+
+    # Scenario 5's setup: Debian's firewalld, installed as an admin would
+    # (enabled by its package) from the .debs the image carries (the guest
+    # has no network); policy-rc.d keeps it from starting now, so it comes
+    # up with the next boot.
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 0755 /usr/sbin/policy-rc.d
+    out=$(apt-get install -y --no-download --no-install-recommends firewalld 2>&1)
+    t_eq "s5 setup: apt-get install firewalld (from the image's cache) succeeds" 0 "$?"
+    [[ $(dpkg-query -W -f='${db:Status-Abbrev}' firewalld 2>/dev/null) == "ii " ]] || printf '%s\n' "$out" | tail -n 20 | _t_diag
+    rm -f /usr/sbin/policy-rc.d
+    t_eq "s5 setup: firewalld.service is enabled" enabled "$(systemctl is-enabled firewalld.service 2>&1)"
 }
 
 s_boot5() {
@@ -255,6 +279,8 @@ s_boot5() {
     t_ok "s8: the config is untouched" sha256sum -c --quiet "$state/conf.sha256"
     t_check "s8: no .dpkg-* files next to the config" "$(ls /etc/net-hook | grep -v '^net-hook\.toml$')"
     check_gateway_boot
+    # Scenario 5 on the same boot: firewalld came up with it.
+    fw_checks
     out=$(apt-get purge -y net-hook 2>&1)
     t_eq "s8: apt purge net-hook succeeds" 0 "$?"
     printf '%s\n' "$out" | grep -i 'net-hook' | _t_diag
@@ -269,7 +295,7 @@ s_boot6() {
     t_eq "s8 purged: the package is gone" "" "$(dpkg-query -W -f='${db:Status-Abbrev}' net-hook 2>/dev/null | sed 's/^un *$//')"
     left=""
     for f in /usr/bin/net-hook /usr/libexec/net-hook /etc/net-hook /run/net-hook \
-        /etc/libvirt/hooks/network.d/50-net-hook /lib/systemd/system/net-hook-reconcile.service /lib/systemd/system/net-hook-firewalld-reload.service \
+        /etc/libvirt/hooks/network.d/50-net-hook /etc/libvirt/hooks/qemu.d/50-net-hook /lib/systemd/system/net-hook-reconcile.service /lib/systemd/system/net-hook-firewalld-reload.service \
         /usr/lib/systemd/system/net-hook-reconcile.service /usr/share/doc/net-hook /usr/share/man/man1/net-hook.1.gz; do
         [[ ! -e $f && ! -L $f ]] || left+="$f "
     done
@@ -283,18 +309,25 @@ s_boot6() {
     t_check "s8 purged: no AppArmor denial" "$(denials)"
 }
 
-# Scenario 5: firewalld (the firewalld image): zone and exemption across
-# firewalld's reload and restart, with real packets.
+# Scenario 5 (boot5, firewalld installed at boot4): zone and exemption
+# across firewalld's reload and restart, with real packets.
 zone_is() { [[ $(firewall-cmd --get-zone-of-interface=virbr1.104 2>/dev/null) == "$1" ]]; }
-s_fw() {
+zone_of() { [[ $(firewall-cmd --get-zone-of-interface="$1" 2>/dev/null) == "$2" ]]; }
+fw_checks() {
     local how t0
-    wait_boot
     vm_wait 180 net_active 1_provider
     t_eq "s5: firewalld is running" running "$(firewall-cmd --state 2>&1)"
     vm_note "firewalld $(firewall-cmd --version 2>&1), backend $(sed -n 's/^FirewallBackend=//p' /etc/firewalld/firewalld.conf)"
     t_ok "s5: 1_provider was autostarted" net_active 1_provider
     vm_check_gateway "s5"
-    t_eq "s5: virbr1 is in zone libvirt (libvirt's integration)" libvirt "$(firewall-cmd --get-zone-of-interface=virbr1 2>&1)"
+    # libvirt's own integration puts virbr1 there when firewalld runs as it
+    # starts the network: only certain where libvirtd.service is ordered
+    # after firewalld.service (Debian 12's is, Debian 13's is not).
+    if systemctl show -P After libvirtd.service | grep -qw firewalld.service; then
+        t_eq "s5: virbr1 is in zone libvirt (libvirt's integration)" libvirt "$(firewall-cmd --get-zone-of-interface=virbr1 2>&1)"
+    else
+        vm_note "s5: virbr1 is in zone '$(firewall-cmd --get-zone-of-interface=virbr1 2>&1)': libvirtd.service has no After=firewalld.service here, libvirt may start 1_provider before firewalld is up"
+    fi
     t_eq "s5: virbr1.104 is in the configured zone (libvirt)" libvirt "$(firewall-cmd --get-zone-of-interface=virbr1.104 2>&1)"
     t_eq "s5: the exemption is in place, once" 1 "$(exemption_count)"
     t_eq "s5: net-hook-firewalld-reload.service runs (started with firewalld)" active \
@@ -303,7 +336,16 @@ s_fw() {
     # virbr1 runs STP: a new port forwards only after its learning phase.
     vm_wait 30 sh -c 'for p in c0p s0p; do [ "$(cat /sys/class/net/$p/brport/state)" = 3 ] || exit 1; done' ||
         vm_note "s5: the bridge ports did not reach forwarding in 30 s"
-    t_eq "s5: a client on virbr1 reaches the server on VLAN 104 with its own address" 10.12.5.20 "$(vm_seen_source)"
+    # With virbr1 in no zone (libvirt started 1_provider before firewalld
+    # was up, see above) firewalld puts it in its default zone, which may
+    # not forward to the libvirt zone: libvirt's gap, not net-hook's. Seen
+    # and noted where libvirtd is not ordered after firewalld; a failure
+    # everywhere else.
+    if zone_of virbr1 libvirt || systemctl show -P After libvirtd.service | grep -qw firewalld.service; then
+        t_eq "s5: a client on virbr1 reaches the server on VLAN 104 with its own address" 10.12.5.20 "$(vm_seen_source)"
+    else
+        vm_note "s5: before any reload, with virbr1 in no zone: the server sees '$(vm_seen_source)' (10.12.5.20: the client's own address)"
+    fi
     for how in "firewall-cmd --reload" "systemctl restart firewalld"; do
         t0=$(vm_uptime)
         t_ok "s5: $how" $how
@@ -314,7 +356,8 @@ s_fw() {
         vm_note "s5 after $how: zone $(firewall-cmd --get-zone-of-interface=virbr1.104 2>&1) after $(vm_since "$t0")s"
         t_ok "s5 after $how: the exemption is back, once, within 120 s" vm_wait 120 exemption_once
         vm_note "s5 after $how: exemption count $(exemption_count) after $(vm_since "$t0")s"
-        t_eq "s5 after $how: the server still sees the client's address" 10.12.5.20 "$(vm_seen_source)"
+        vm_note "s5 after $how: virbr1 is in zone '$(firewall-cmd --get-zone-of-interface=virbr1 2>&1)'"
+        t_eq "s5 after $how: the server sees the client's address" 10.12.5.20 "$(vm_seen_source)"
     done
     # At boot, after the reload, and when the restart (PartOf=) restarted it.
     t_ok "s5: the listener reconciled 1_provider at least 3 times (boot, reload, restart)" \
@@ -347,11 +390,12 @@ s_race() {
     ip -br addr show dev virbr1.104 2>/dev/null | grep -q '10\.12\.8\.1/22' && addr=1
     ip link show dev virbr1.104 2>/dev/null | grep -qE '<[^>]*,UP' && up=1
     ip -br addr 2>&1 | _t_diag
+    ip link show dev virbr1.104 2>&1 | _t_diag
     echo "RACE how=$how system=$s present=$present addr=$addr up=$up unit=$unit lv_to_gw=$(sub "$lv" "$gw") lv_ready=$(sub "$lv" "$(j_ts 'Started libvirtd\.service' _PID=1)")"
 }
 
 case $step in
-    boot1 | boot2 | boot3 | boot4 | boot5 | boot6 | fw | race) "s_$step" ;;
+    boot1 | boot2 | boot3 | boot4 | boot5 | boot6 | race) "s_$step" ;;
     *) vm_bail "unknown step $step" ;;
 esac
 journalctl -b --no-pager -o short-monotonic >"/nh/out/$step.journal" 2>&1

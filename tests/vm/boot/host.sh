@@ -38,7 +38,9 @@ boot_once() {
     t0=$(date +%s)
     # -smp 2, 1536M: what TCG boots in reasonable time here; the console
     # goes to a file (the checks report through the share, not the console).
-    timeout -k 10 "$limit" qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp 2 -m 1536 \
+    # --foreground: QEMU stays in the caller's process group, so a deadline
+    # around the whole tier (scripts/test-all) ends it too.
+    timeout --foreground -k 10 "$limit" qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp 2 -m 1536 \
         -kernel "$BOOT_KERNEL" -initrd "$BOOT_INITRD" \
         -append "root=/dev/vda rw console=ttyS0 panic=-1 net.ifnames=0" \
         -drive "file=$results/disk.qcow2,if=virtio,format=qcow2,cache=unsafe" \
