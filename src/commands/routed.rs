@@ -710,10 +710,10 @@ pub fn print_status(list: &[DomainStatus], color: bool) {
         );
         for i in &d.interfaces {
             println!(
-                "  {} via gateway {} ({:?} tap): {}; {}",
+                "  {} via gateway {} (tap_mode {}): {}; {}",
                 i.tap,
                 i.gateway,
-                i.tap_mode,
+                i.tap_mode.name(),
                 i.addresses.join(", "),
                 match (i.tap_present, i.routed) {
                     (false, _) => "tap absent",

@@ -116,6 +116,16 @@ pub enum TapMode {
     Precreated,
 }
 
+impl TapMode {
+    /// As the config writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TapMode::Libvirt => "libvirt",
+            TapMode::Precreated => "precreated",
+        }
+    }
+}
+
 impl Config {
     /// The domain's gateways, as configured (unknown names left out: the
     /// parser refuses them).
