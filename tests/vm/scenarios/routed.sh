@@ -172,7 +172,7 @@ syslog=/run/routed-syslog.log
 if command -v busybox >/dev/null; then
     busybox syslogd -n -O "$syslog" &
 else
-    python3 - "$syslog" <<'PY' &
+    python3 - "$syslog" 2>/run/routed-syslog.err <<'PY' &
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind("/dev/log")
@@ -181,7 +181,9 @@ with open(sys.argv[1], "ab", buffering=0) as out:
         out.write(s.recv(65536).rstrip(b"\n") + b"\n")
 PY
 fi
-vm_wait 5 test -S /dev/log || vm_bail "no syslog socket /dev/log for net-hook's log lines"
+# (Python's start-up takes seconds under TCG.)
+vm_wait 60 test -S /dev/log ||
+    vm_bail "no syslog socket /dev/log for net-hook's log lines: $(cat /run/routed-syslog.err 2>/dev/null)"
 
 write_config libvirt
 t_ok "config check passes on examples/routed.toml (+ 2 domains)" net-hook config check
