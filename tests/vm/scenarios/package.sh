@@ -109,7 +109,7 @@ for f in /usr/share/man/man1/net-hook.1.gz /usr/share/man/man1/net-hook-reconcil
 done
 ls /usr/share/doc/net-hook/changelog*.gz >/dev/null 2>&1 || missing+="changelog "
 t_check "man pages, completions, docs and the units are installed" "$missing"
-t_eq "one man page per command and subcommand" 13 "$(ls /usr/share/man/man1/net-hook*.1.gz | wc -l)"
+t_eq "one man page per command and subcommand (routed and routed xml added)" 15 "$(ls /usr/share/man/man1/net-hook*.1.gz | wc -l)"
 
 # systemd is not PID 1 in the VM: verify the unit statically.
 out=$(systemd-analyze verify "$unit" 2>&1)
